@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+#! Installs the real programs the tests talk to (net-snmp agent and clients, Prometheus'
+#! promtool). Idempotent: skips apt when everything is already there.
+set -euo pipefail
+
+need=()
+command -v snmpd >/dev/null 2>&1 || [ -x /usr/sbin/snmpd ] || need+=(snmpd)
+command -v snmpget >/dev/null 2>&1 || need+=(snmp)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "install-peers: all peers present"
+  exit 0
+fi
+
+echo "install-peers: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "install-peers: done"

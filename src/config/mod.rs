@@ -1,0 +1,63 @@
+//! Configuration: the YAML file, its validation, and the validated model the program runs on.
+
+pub mod model;
+pub mod secret;
+
+pub use model::*;
+pub use secret::Secret;
+
+use std::fmt;
+use std::path::Path;
+
+/// One problem found in a config file, with the YAML path it concerns
+/// (e.g. `targets[3].credential`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a config file, reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors {
+    /// The file the problems were found in, if it came from a file.
+    pub file: Option<String>,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        match &self.file {
+            Some(file) => writeln!(f, "{file}: {n} problem(s):")?,
+            None => writeln!(f, "{n} config problem(s):")?,
+        }
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads, parses and validates a config file. `*_file` secrets are read relative to the
+/// file's directory.
+pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let _ = path;
+    unimplemented!("config::load_file is being written")
+}
+
+/// Parses and validates YAML text; `base_dir` resolves relative `*_file` paths.
+pub fn load_str(yaml: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    let _ = (yaml, base_dir);
+    unimplemented!("config::load_str is being written")
+}

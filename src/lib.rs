@@ -1,0 +1,10 @@
+//! ispmonitor: a Prometheus-native SNMP/SSH/ICMP poller and exporter for ISPs and server fleets.
+
+pub mod app;
+pub mod build_info;
+pub mod cli;
+pub mod config;
+pub mod metrics;
+pub mod poller;
+pub mod telemetry;
+pub mod web;

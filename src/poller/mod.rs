@@ -1,0 +1,8 @@
+//! Polling: the per-target scheduler, the latest results, and one folder per protocol.
+
+pub mod outcome;
+pub mod results;
+pub mod scheduler;
+pub mod snmp;
+
+pub use outcome::{FailureReason, PollOutcome, Protocol};

@@ -1,0 +1,143 @@
+//! What one poll produces: success or a closed failure reason, and the device's samples.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// The protocols a target can be polled with. Used as the `protocol` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Snmp,
+    Ssh,
+    Icmp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Snmp, Protocol::Ssh, Protocol::Icmp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Snmp => "snmp",
+            Protocol::Ssh => "ssh",
+            Protocol::Icmp => "icmp",
+        }
+    }
+}
+
+/// Why a poll failed. A closed set, so it can be a label value: never raw error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureReason {
+    /// No answer within the timeout (includes a wrong SNMPv2c community, which is silent).
+    Timeout,
+    /// The address could not be reached (port closed, no route, name does not resolve).
+    Unreachable,
+    /// The device refused our credentials (SNMPv3 authentication, SSH auth).
+    Auth,
+    /// The device answered with something that is not valid for the protocol.
+    ProtocolError,
+    /// The answer was valid on the wire but its content could not be interpreted.
+    ParseError,
+}
+
+impl FailureReason {
+    pub const ALL: [FailureReason; 5] = [
+        FailureReason::Timeout,
+        FailureReason::Unreachable,
+        FailureReason::Auth,
+        FailureReason::ProtocolError,
+        FailureReason::ParseError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Timeout => "timeout",
+            FailureReason::Unreachable => "unreachable",
+            FailureReason::Auth => "auth",
+            FailureReason::ProtocolError => "protocol_error",
+            FailureReason::ParseError => "parse_error",
+        }
+    }
+}
+
+/// The `result` label of `ispmonitor_polls_total`: "success" or a failure reason.
+pub fn result_label(result: Result<(), FailureReason>) -> &'static str {
+    match result {
+        Ok(()) => "success",
+        Err(reason) => reason.as_str(),
+    }
+}
+
+/// Type of a metric family, as written in `# TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
+/// Name, help and type of one exposed family. `name` is the full exposed name: counters end in
+/// `_total` here, and the OpenMetrics encoder strips it from `# TYPE`/`# HELP` itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyDesc {
+    pub name: Arc<str>,
+    pub help: Arc<str>,
+    pub metric_type: MetricType,
+}
+
+impl FamilyDesc {
+    pub fn new(name: &str, help: &str, metric_type: MetricType) -> Arc<FamilyDesc> {
+        Arc::new(FamilyDesc {
+            name: name.into(),
+            help: help.into(),
+            metric_type,
+        })
+    }
+}
+
+/// A sample value. Device counters stay integers so they are rendered exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+/// One sample of a device family. The `target` label is not stored here: the encoder adds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Label pairs in exposition order (name, value).
+    pub labels: Vec<(Arc<str>, String)>,
+    pub value: Value,
+}
+
+/// All samples of one family from one poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilySamples {
+    pub desc: Arc<FamilyDesc>,
+    pub samples: Vec<Sample>,
+}
+
+/// The outcome of one poll of one target with one protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollOutcome {
+    pub result: Result<(), FailureReason>,
+    /// Device metrics. Empty when the poll failed: stale values are never served as fresh.
+    pub families: Vec<FamilySamples>,
+}
+
+impl PollOutcome {
+    pub fn failed(reason: FailureReason) -> Self {
+        PollOutcome {
+            result: Err(reason),
+            families: Vec::new(),
+        }
+    }
+}
+
+/// A finished poll as the results store keeps it.
+#[derive(Debug, Clone)]
+pub struct PollRecord {
+    pub outcome: PollOutcome,
+    pub finished_at: SystemTime,
+    pub duration: Duration,
+    /// When this target last succeeded with this protocol (this poll or an earlier one).
+    pub last_success: Option<SystemTime>,
+}

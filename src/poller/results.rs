@@ -1,0 +1,1 @@
+//! Latest results (being written).

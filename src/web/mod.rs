@@ -1,0 +1,1 @@
+//! Web (being written).
