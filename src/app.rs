@@ -1,1 +1,187 @@
-//! app (being written).
+//! Wiring only: config -> results -> scheduler -> HTTP server; reloads (SIGHUP, POST
+//! /-/reload) and graceful shutdown (SIGTERM, SIGINT).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::config::{self, Config};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::collector::ProcessFacts;
+use crate::metrics::PollerMetrics;
+use crate::poller::results::Results;
+use crate::poller::scheduler::Scheduler;
+use crate::web::{self, ReloadRequest, WebState};
+
+/// How long in-flight HTTP requests may take to finish after shutdown starts.
+const HTTP_DRAIN: Duration = Duration::from_secs(10);
+
+/// `ispmonitor check-config`: prints a summary or every problem. Returns whether it is valid.
+pub fn check_config(path: &Path) -> bool {
+    match config::load_file(path) {
+        Ok(cfg) => {
+            println!(
+                "{}: OK ({} targets, {} credentials, {} modules)",
+                path.display(),
+                cfg.targets.len(),
+                cfg.credentials.len(),
+                cfg.modules.len()
+            );
+            true
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            false
+        }
+    }
+}
+
+/// Everything `serve` runs, kept together so reloads and shutdown can reach it.
+struct Server {
+    config_path: PathBuf,
+    config: Arc<RwLock<Arc<Config>>>,
+    scheduler: Scheduler,
+    metrics: Arc<PollerMetrics>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+/// `ispmonitor serve`: runs until SIGTERM or SIGINT.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config_path = args.config.config.clone();
+    let initial = config::load_file(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = listen_addresses(&args, &initial);
+    let listeners = bind_all(&listen).await?;
+
+    let metrics = Arc::new(PollerMetrics::default());
+    let results = Arc::new(Results::new());
+    let lifecycle = Arc::new(Lifecycle::new());
+    metrics.config_loaded(true, SystemTime::now());
+    lifecycle.set_config_loaded();
+    let initial = Arc::new(initial);
+    let mut scheduler = Scheduler::new(results.clone(), metrics.clone());
+    let summary = scheduler.apply(&initial);
+    lifecycle.set_scheduling();
+    tracing::info!(targets = summary.added, listen = ?listen, "ispmonitor {} started", crate::build_info::long_version());
+
+    let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
+    let state = WebState {
+        results,
+        metrics: metrics.clone(),
+        config: Arc::new(RwLock::new(initial)),
+        lifecycle: lifecycle.clone(),
+        reload: reload_tx,
+        facts: ProcessFacts { shard_ordinal: 0, shard_total: 1 },
+    };
+    let http_stop = CancellationToken::new();
+    let http = spawn_http(listeners, web::router(state.clone()), http_stop.clone());
+    let mut server = Server { config_path, config: state.config.clone(), scheduler, metrics, lifecycle };
+    server.run_until_signal(reload_rx).await?;
+
+    server.lifecycle.set_shutting_down();
+    tracing::info!("shutting down: /ready answers 503, polls are cancelled");
+    tokio::time::sleep(args.shutdown_delay).await;
+    server.scheduler.shutdown().await;
+    http_stop.cancel();
+    for task in http {
+        match tokio::time::timeout(HTTP_DRAIN, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("HTTP server ended with an error: {e}"),
+            Ok(Err(e)) => tracing::warn!("HTTP server task failed: {e}"),
+            Err(_) => tracing::warn!("HTTP requests still running after {HTTP_DRAIN:?}; exiting anyway"),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Flag or environment first, then the config file (the default is in the config model).
+fn listen_addresses(args: &ServeArgs, config: &Config) -> Vec<String> {
+    if args.listen_addresses.is_empty() {
+        config.web.listen_addresses.clone()
+    } else {
+        args.listen_addresses.clone()
+    }
+}
+
+async fn bind_all(addresses: &[String]) -> anyhow::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for address in addresses {
+        let listener = TcpListener::bind(address.as_str())
+            .await
+            .with_context(|| format!("cannot listen on {address} (--web.listen-address)"))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn spawn_http(
+    listeners: Vec<TcpListener>,
+    router: axum::Router,
+    stop: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<std::io::Result<()>>> {
+    listeners
+        .into_iter()
+        .map(|listener| {
+            let stop = stop.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            })
+        })
+        .collect()
+}
+
+impl Server {
+    /// Serves reloads until SIGTERM or SIGINT arrives.
+    async fn run_until_signal(&mut self, mut reloads: mpsc::Receiver<ReloadRequest>) -> anyhow::Result<()> {
+        let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => return Ok(()),
+                _ = interrupt.recv() => return Ok(()),
+                _ = hangup.recv() => {
+                    let _ = self.reload();
+                }
+                Some(reply) = reloads.recv() => {
+                    let _ = reply.send(self.reload());
+                }
+            }
+        }
+    }
+
+    /// Loads the config file again. A bad file changes nothing but the reload metrics.
+    fn reload(&mut self) -> Result<String, String> {
+        match config::load_file(&self.config_path) {
+            Ok(new) => {
+                let summary = self.scheduler.apply(&new);
+                *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                self.metrics.config_loaded(true, SystemTime::now());
+                self.lifecycle.reload_finished(None);
+                let text = format!(
+                    "config reloaded: {} added, {} changed, {} removed, {} unchanged",
+                    summary.added, summary.changed, summary.removed, summary.unchanged
+                );
+                tracing::info!("{text}");
+                Ok(text)
+            }
+            Err(errors) => {
+                let text = errors.to_string();
+                self.metrics.config_loaded(false, SystemTime::now());
+                self.lifecycle.reload_finished(Some(text.clone()));
+                tracing::error!("config reload refused, the previous config keeps running: {}", text.trim_end());
+                Err(text)
+            }
+        }
+    }
+}

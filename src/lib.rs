@@ -4,6 +4,7 @@ pub mod app;
 pub mod build_info;
 pub mod cli;
 pub mod config;
+pub mod lifecycle;
 pub mod metrics;
 pub mod poller;
 pub mod telemetry;

@@ -1,1 +1,45 @@
-fn main() {}
+//! The `ispmonitor` binary: parse the command line, set up logging, run, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ispmonitor::cli::{Cli, Command};
+use ispmonitor::{app, metrics, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_level, cli.log_format);
+    match cli.command {
+        Command::CheckConfig(args) => exit_code(app::check_config(&args.config)),
+        Command::MetricsDoc => {
+            print!("{}", metrics::catalog::markdown());
+            ExitCode::SUCCESS
+        }
+        Command::Serve(args) => run_serve(args),
+    }
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_serve(args: ispmonitor::cli::ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ispmonitor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(app::serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ispmonitor: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

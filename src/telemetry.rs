@@ -1,1 +1,45 @@
-//! telemetry (being written).
+//! Logging set-up: `--log.level`, `--log.format=text|json`, with `RUST_LOG` taking precedence.
+
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (logfmt-like key=value fields).
+    Text,
+    /// One JSON object per line with timestamp, level, target, fields and span.
+    Json,
+}
+
+impl LogLevel {
+    fn directive(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Installs the global subscriber. Logs go to stderr so stdout stays free for command output.
+pub fn init(level: LogLevel, format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},hyper=warn,h2=warn", level.directive())));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    // A second init (tests) keeps the first subscriber; nothing to do.
+    let _ = result;
+}

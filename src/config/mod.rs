@@ -1,5 +1,7 @@
 //! Configuration: the YAML file, its validation, and the validated model the program runs on.
 
+pub mod address;
+pub mod duration;
 pub mod model;
 pub mod secret;
 

@@ -1,1 +1,11 @@
-//! Metrics (being written).
+//! Metrics: the family catalogue, the exposition encoders and the collector that renders
+//! the latest poll results. Depends on the poller; the poller never depends on it.
+
+pub mod catalog;
+pub mod collector;
+pub mod encode;
+pub mod histogram;
+pub mod self_metrics;
+
+pub use encode::Format;
+pub use self_metrics::PollerMetrics;

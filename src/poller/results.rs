@@ -1,1 +1,80 @@
-//! Latest results (being written).
+//! The latest poll record of every (target, protocol): written by the scheduler's tasks, read
+//! by the collector on every scrape.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::outcome::{PollRecord, Protocol};
+use crate::config::Target;
+
+/// One target as the results store knows it.
+#[derive(Debug, Clone)]
+pub struct TargetResults {
+    pub target: Arc<Target>,
+    /// Identifies the scheduling of this target that may write here: a task of a removed or
+    /// replaced target cannot overwrite its successor's results.
+    pub generation: u64,
+    /// The protocols the target is polled with; `None` until the first poll of that protocol ends.
+    pub records: BTreeMap<Protocol, Option<Arc<PollRecord>>>,
+}
+
+/// Latest results, keyed by target name.
+#[derive(Debug, Default)]
+pub struct Results {
+    targets: RwLock<BTreeMap<String, TargetResults>>,
+    next_generation: AtomicU64,
+}
+
+impl Results {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts (or restarts) tracking a target and returns the generation its tasks must pass to
+    /// `record`. Earlier results of the same name are dropped: its config changed.
+    pub fn register(&self, target: Arc<Target>) -> u64 {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let records = target.protocols().into_iter().map(|p| (p, None)).collect();
+        let entry = TargetResults {
+            target: target.clone(),
+            generation,
+            records,
+        };
+        self.write().insert(target.name.clone(), entry);
+        generation
+    }
+
+    /// Forgets a target: its series disappear from the next scrape.
+    pub fn remove(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    /// Stores a finished poll, unless the target was removed or re-registered meanwhile.
+    pub fn record(&self, name: &str, generation: u64, protocol: Protocol, record: PollRecord) {
+        let mut targets = self.write();
+        if let Some(entry) = targets.get_mut(name) {
+            if entry.generation == generation {
+                entry.records.insert(protocol, Some(Arc::new(record)));
+            }
+        }
+    }
+
+    /// The last success time of a (target, protocol), to carry across failed polls.
+    pub fn last_success(&self, name: &str, protocol: Protocol) -> Option<std::time::SystemTime> {
+        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let record = targets.get(name)?.records.get(&protocol)?.as_ref()?;
+        record.last_success
+    }
+
+    /// A cheap copy (Arcs) of everything, so encoding happens outside the lock and never
+    /// blocks the pollers.
+    pub fn snapshot(&self) -> Vec<TargetResults> {
+        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        targets.values().cloned().collect()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, TargetResults>> {
+        self.targets.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

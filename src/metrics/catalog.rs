@@ -1,0 +1,208 @@
+//! Every built-in metric family in one table: name, type, labels and help. The code takes its
+//! descriptors from here and docs/metrics.md is generated from it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use crate::poller::outcome::{FamilyDesc, MetricType};
+
+/// One row of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilySpec {
+    pub name: &'static str,
+    pub metric_type: MetricType,
+    /// Labels in exposition order (`target` first where it applies).
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+    /// Heading in docs/metrics.md.
+    pub section: &'static str,
+}
+
+const G: MetricType = MetricType::Gauge;
+const C: MetricType = MetricType::Counter;
+const H: MetricType = MetricType::Histogram;
+
+const TARGET: &str = "Every target, every protocol";
+const SNMP: &str = "SNMP (routers and switches)";
+const POLLER: &str = "The poller itself";
+
+macro_rules! spec {
+    ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
+        FamilySpec { name: $name, metric_type: $t, labels: &[$($l),*], help: $help, section: $section }
+    };
+}
+
+/// The catalogue. Order is the order of docs/metrics.md.
+pub static CATALOG: &[FamilySpec] = &[
+    spec!(TARGET, "ispmonitor_target_up", G, ["target", "protocol"],
+        "1 if the last poll of the target with this protocol succeeded, 0 otherwise"),
+    spec!(TARGET, "ispmonitor_target_last_success_timestamp_seconds", G, ["target", "protocol"],
+        "Unix time of the target's last successful poll with this protocol"),
+    spec!(TARGET, "ispmonitor_target_poll_duration_seconds", G, ["target", "protocol"],
+        "How long the target's last poll with this protocol took"),
+    spec!(TARGET, "ispmonitor_target_poll_failure_reason", G, ["target", "protocol", "reason"],
+        "1 for the reason the target's last poll failed (absent after a success)"),
+    spec!(TARGET, "ispmonitor_target_info", G, ["target", "kind", "address", "<target labels>"],
+        "Inventory facts about a target, for joins; always 1"),
+    spec!(SNMP, "ispmonitor_snmp_uptime_seconds", G, ["target"],
+        "Time since the SNMP agent (re)started, from sysUpTime (1.3.6.1.2.1.1.3)"),
+    spec!(SNMP, "ispmonitor_snmp_system_info", G, ["target", "sys_name", "sys_descr", "sys_object_id"],
+        "SNMP system group: sysName, sysDescr, sysObjectID; always 1"),
+    spec!(SNMP, "ispmonitor_interface_info", G, ["target", "interface", "ifindex", "alias", "type"],
+        "Interface facts from ifName/ifDescr, ifAlias and ifType; always 1"),
+    spec!(SNMP, "ispmonitor_interface_up", G, ["target", "interface"],
+        "1 if ifOperStatus (1.3.6.1.2.1.2.2.1.8) is up"),
+    spec!(SNMP, "ispmonitor_interface_admin_up", G, ["target", "interface"],
+        "1 if ifAdminStatus (1.3.6.1.2.1.2.2.1.7) is up"),
+    spec!(SNMP, "ispmonitor_interface_speed_bytes", G, ["target", "interface"],
+        "Interface speed in bytes per second, from ifHighSpeed (or ifSpeed)"),
+    spec!(SNMP, "ispmonitor_interface_receive_bytes_total", C, ["target", "interface"],
+        "Bytes received, from ifHCInOctets (ifInOctets without ifXTable)"),
+    spec!(SNMP, "ispmonitor_interface_transmit_bytes_total", C, ["target", "interface"],
+        "Bytes transmitted, from ifHCOutOctets (ifOutOctets without ifXTable)"),
+    spec!(SNMP, "ispmonitor_interface_receive_packets_total", C, ["target", "interface"],
+        "Packets received: unicast + multicast + broadcast (HC counters when present)"),
+    spec!(SNMP, "ispmonitor_interface_transmit_packets_total", C, ["target", "interface"],
+        "Packets transmitted: unicast + multicast + broadcast (HC counters when present)"),
+    spec!(SNMP, "ispmonitor_interface_receive_errors_total", C, ["target", "interface"],
+        "Inbound packets with errors, from ifInErrors"),
+    spec!(SNMP, "ispmonitor_interface_transmit_errors_total", C, ["target", "interface"],
+        "Outbound packets that could not be sent because of errors, from ifOutErrors"),
+    spec!(SNMP, "ispmonitor_interface_receive_discards_total", C, ["target", "interface"],
+        "Inbound packets discarded without error, from ifInDiscards"),
+    spec!(SNMP, "ispmonitor_interface_transmit_discards_total", C, ["target", "interface"],
+        "Outbound packets discarded without error, from ifOutDiscards"),
+    spec!(SNMP, "ispmonitor_cpu_load_ratio", G, ["target", "cpu"],
+        "Processor load over the last minute, 0-1, from hrProcessorLoad / 100"),
+    spec!(SNMP, "ispmonitor_storage_size_bytes", G, ["target", "storage", "type"],
+        "Size of a storage area (RAM, disk), from hrStorageSize x hrStorageAllocationUnits"),
+    spec!(SNMP, "ispmonitor_storage_used_bytes", G, ["target", "storage", "type"],
+        "Used part of a storage area, from hrStorageUsed x hrStorageAllocationUnits"),
+    spec!(SNMP, "ispmonitor_bgp_peer_state", G, ["target", "peer", "remote_as"],
+        "BGP peer state from bgpPeerState: 1 idle, 2 connect, 3 active, 4 opensent, 5 openconfirm, 6 established"),
+    spec!(POLLER, "ispmonitor_build_info", G, ["version", "revision", "rustc_version"],
+        "Build facts of this ispmonitor binary; always 1"),
+    spec!(POLLER, "ispmonitor_polls_total", C, ["protocol", "result"],
+        "Polls finished, by protocol and result (success or the failure reason)"),
+    spec!(POLLER, "ispmonitor_poll_duration_seconds", H, ["protocol", "result"],
+        "Duration of finished polls"),
+    spec!(POLLER, "ispmonitor_poll_errors_total", C, ["protocol", "reason"],
+        "Failed polls by reason: timeout, unreachable, auth, protocol_error, parse_error"),
+    spec!(POLLER, "ispmonitor_poll_schedule_lag_seconds", H, ["protocol"],
+        "How late polls started compared with their planned time"),
+    spec!(POLLER, "ispmonitor_polls_skipped_total", C, ["protocol"],
+        "Planned polls skipped because the previous one, or the wait for a free slot, ran past them"),
+    spec!(POLLER, "ispmonitor_active_pollers", G, ["protocol"],
+        "Polls running right now"),
+    spec!(POLLER, "ispmonitor_queued_polls", G, ["protocol"],
+        "Polls due and waiting for a free concurrency slot"),
+    spec!(POLLER, "ispmonitor_routers_total", G, ["status"],
+        "Routers by status: online (last polls succeeded), offline (a last poll failed), unknown (not polled yet)"),
+    spec!(POLLER, "ispmonitor_servers_total", G, ["status"],
+        "Servers by status: online, offline, unknown"),
+    spec!(POLLER, "ispmonitor_config_last_reload_successful", G, [],
+        "1 if the last config (re)load succeeded, 0 if it was refused"),
+    spec!(POLLER, "ispmonitor_config_last_reload_success_timestamp_seconds", G, [],
+        "Unix time of the last successful config (re)load"),
+    spec!(POLLER, "ispmonitor_inventory_targets", G, ["kind", "source"],
+        "Targets in the inventory by kind and source (file or database)"),
+    spec!(POLLER, "ispmonitor_inventory_last_sync_success_timestamp_seconds", G, [],
+        "Unix time the inventory was last loaded successfully"),
+    spec!(POLLER, "ispmonitor_shard_ordinal", G, [],
+        "This poller's shard number (0-based)"),
+    spec!(POLLER, "ispmonitor_shard_total", G, [],
+        "How many shards split the inventory"),
+];
+
+static DESCS: LazyLock<HashMap<&'static str, Arc<FamilyDesc>>> = LazyLock::new(|| {
+    CATALOG
+        .iter()
+        .map(|s| (s.name, FamilyDesc::new(s.name, s.help, s.metric_type)))
+        .collect()
+});
+
+/// The descriptor of a catalogue family. Panics on a name that is not in the catalogue: that
+/// is a programming error caught by every test that encodes the family.
+pub fn desc(name: &str) -> Arc<FamilyDesc> {
+    match DESCS.get(name) {
+        Some(d) => d.clone(),
+        None => panic!("metric family {name} is not in metrics::catalog::CATALOG"),
+    }
+}
+
+/// docs/metrics.md, generated from the catalogue.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Metrics\n\n\
+         Generated from `src/metrics/catalog.rs` by `cargo run -- metrics-doc > docs/metrics.md`; \
+         a test fails when this file is stale.\n\n\
+         Counters end in `_total`, units are base units (seconds, bytes, ratios 0-1). `target` is the \
+         inventory name of the polled device. `job` and `instance` are never emitted: Prometheus owns \
+         them. Families of user-defined SNMP modules are named `ispmonitor_<name>` as configured.\n",
+    );
+    let mut section = "";
+    for spec in CATALOG {
+        if spec.section != section {
+            section = spec.section;
+            out.push_str(&format!(
+                "\n## {section}\n\n| family | type | labels | meaning |\n|---|---|---|---|\n"
+            ));
+        }
+        let t = match spec.metric_type {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+            MetricType::Histogram => "histogram",
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            spec.name,
+            t,
+            spec.labels.join(", "),
+            spec.help
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in CATALOG {
+            assert!(seen.insert(spec.name), "{} twice", spec.name);
+            assert!(spec.name.starts_with("ispmonitor_"), "{}", spec.name);
+            assert!(!spec.name.contains(':'), "{}", spec.name);
+            let is_counter = spec.metric_type == MetricType::Counter;
+            // The metric contract (shared/METRICS.md) names these gauges with `_total`;
+            // dashboards depend on the names, so they are the only allowed exceptions.
+            let contract_gauges = [
+                "ispmonitor_routers_total",
+                "ispmonitor_servers_total",
+                "ispmonitor_shard_total",
+            ];
+            if !contract_gauges.contains(&spec.name) {
+                assert_eq!(spec.name.ends_with("_total"), is_counter, "{}", spec.name);
+            }
+            for bad in ["bits", "percent", "milliseconds", "mbps"] {
+                assert!(!spec.name.contains(bad), "{}", spec.name);
+            }
+            for label in spec.labels {
+                assert!(!["job", "instance", "le"].contains(label), "{}", spec.name);
+            }
+            assert!(!spec.help.ends_with('.'), "{}: help must not end with '.'", spec.name);
+        }
+    }
+
+    #[test]
+    fn docs_metrics_md_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == markdown(),
+            "docs/metrics.md is stale: run `cargo run -- metrics-doc > docs/metrics.md`"
+        );
+    }
+}

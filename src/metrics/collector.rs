@@ -1,0 +1,322 @@
+//! Builds the `/metrics` and `/probe` expositions from the latest poll results and the poller's
+//! own metrics. Reads only in-memory snapshots: a scrape never waits on a device.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::catalog::desc;
+use super::encode::{format_le, Encoder, Format};
+use super::histogram::Histogram;
+use super::self_metrics::PollerMetrics;
+use crate::build_info;
+use crate::config::TargetKind;
+use crate::poller::outcome::{FamilyDesc, FamilySamples, PollRecord, Protocol, Value};
+use crate::poller::results::TargetResults;
+
+/// Facts about this process that are not poll results.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessFacts {
+    pub shard_ordinal: u64,
+    pub shard_total: u64,
+}
+
+/// Renders the full `/metrics` exposition.
+pub fn render_metrics(
+    format: Format,
+    targets: &[TargetResults],
+    poller: &PollerMetrics,
+    facts: ProcessFacts,
+) -> String {
+    let mut enc = Encoder::new(format);
+    write_target_families(&mut enc, targets);
+    write_device_families(&mut enc, targets);
+    write_poller_families(&mut enc, targets, poller, facts);
+    enc.finish()
+}
+
+/// Renders a `/probe` answer: the target's trio and device metrics, no exporter self-metrics.
+pub fn render_probe(format: Format, target: &str, records: &[(Protocol, PollRecord)]) -> String {
+    let mut enc = Encoder::new(format);
+    let rows: Vec<TrioRow> = records
+        .iter()
+        .map(|(protocol, record)| TrioRow {
+            target,
+            protocol: *protocol,
+            record,
+        })
+        .collect();
+    write_trio(&mut enc, &rows);
+    let mut families = FamilyIndex::default();
+    for (_, record) in records {
+        families.add(target, &record.outcome.families);
+    }
+    families.write(&mut enc);
+    enc.finish()
+}
+
+struct TrioRow<'a> {
+    target: &'a str,
+    protocol: Protocol,
+    record: &'a PollRecord,
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn write_target_families(enc: &mut Encoder, targets: &[TargetResults]) {
+    let rows: Vec<TrioRow> = targets
+        .iter()
+        .flat_map(|t| {
+            t.records.iter().filter_map(|(protocol, record)| {
+                record.as_deref().map(|record| TrioRow {
+                    target: &t.target.name,
+                    protocol: *protocol,
+                    record,
+                })
+            })
+        })
+        .collect();
+    write_trio(enc, &rows);
+    write_target_info(enc, targets);
+}
+
+/// `ispmonitor_target_up`, `_last_success_timestamp_seconds`, `_poll_duration_seconds` and the
+/// failure reason, for targets that have finished at least one poll.
+fn trio_labels<'a>(r: &TrioRow<'a>) -> [(&'static str, &'a str); 2] {
+    [("target", r.target), ("protocol", r.protocol.as_str())]
+}
+
+fn write_trio(enc: &mut Encoder, rows: &[TrioRow]) {
+    let labels = trio_labels;
+    let name = "ispmonitor_target_up";
+    enc.family(&desc(name));
+    for r in rows {
+        let up = r.record.outcome.result.is_ok() as u64;
+        enc.sample(name, labels(r), Value::Int(up));
+    }
+    let name = "ispmonitor_target_last_success_timestamp_seconds";
+    enc.family(&desc(name));
+    for r in rows {
+        if let Some(t) = r.record.last_success {
+            enc.sample(name, labels(r), Value::Float(unix_seconds(t)));
+        }
+    }
+    let name = "ispmonitor_target_poll_duration_seconds";
+    enc.family(&desc(name));
+    for r in rows {
+        let took = r.record.duration.as_secs_f64();
+        enc.sample(name, labels(r), Value::Float(took));
+    }
+    let name = "ispmonitor_target_poll_failure_reason";
+    enc.family(&desc(name));
+    for r in rows {
+        if let Err(reason) = r.record.outcome.result {
+            let [t, p] = labels(r);
+            enc.sample(name, [t, p, ("reason", reason.as_str())], Value::Int(1));
+        }
+    }
+}
+
+fn write_target_info(enc: &mut Encoder, targets: &[TargetResults]) {
+    let name = "ispmonitor_target_info";
+    enc.family(&desc(name));
+    for t in targets {
+        let target = &t.target;
+        let fixed = [
+            ("target", target.name.as_str()),
+            ("kind", target.kind.as_str()),
+            ("address", target.address.as_str()),
+        ];
+        let own = target.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        enc.sample(name, fixed.into_iter().chain(own), Value::Int(1));
+    }
+}
+
+/// Device families from every target's last successful poll, merged by family name.
+#[derive(Default)]
+struct FamilyIndex<'a> {
+    by_name: BTreeMap<&'a str, (&'a Arc<FamilyDesc>, Vec<(&'a str, &'a FamilySamples)>)>,
+}
+
+impl<'a> FamilyIndex<'a> {
+    fn add(&mut self, target: &'a str, families: &'a [FamilySamples]) {
+        for family in families {
+            let entry = self
+                .by_name
+                .entry(&family.desc.name)
+                .or_insert_with(|| (&family.desc, Vec::new()));
+            entry.1.push((target, family));
+        }
+    }
+
+    fn write(&self, enc: &mut Encoder) {
+        for (name, (family_desc, parts)) in &self.by_name {
+            enc.family(family_desc);
+            for (target, family) in parts {
+                for sample in &family.samples {
+                    let own = sample.labels.iter().map(|(k, v)| (&**k, v.as_str()));
+                    let labels = std::iter::once(("target", *target)).chain(own);
+                    enc.sample(name, labels, sample.value);
+                }
+            }
+        }
+    }
+}
+
+fn write_device_families(enc: &mut Encoder, targets: &[TargetResults]) {
+    let mut index = FamilyIndex::default();
+    for t in targets {
+        for record in t.records.values().flatten() {
+            index.add(&t.target.name, &record.outcome.families);
+        }
+    }
+    index.write(enc);
+}
+
+fn write_poller_families(
+    enc: &mut Encoder,
+    targets: &[TargetResults],
+    poller: &PollerMetrics,
+    facts: ProcessFacts,
+) {
+    write_build_info(enc);
+    write_poll_counters(enc, poller);
+    write_scheduler_gauges(enc, poller);
+    write_fleet_status(enc, targets);
+    write_config_state(enc, targets, poller);
+    let name = "ispmonitor_shard_ordinal";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(facts.shard_ordinal));
+    let name = "ispmonitor_shard_total";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(facts.shard_total.max(1)));
+}
+
+fn write_build_info(enc: &mut Encoder) {
+    let name = "ispmonitor_build_info";
+    enc.family(&desc(name));
+    let labels = [
+        ("version", build_info::VERSION),
+        ("revision", build_info::REVISION),
+        ("rustc_version", build_info::RUSTC_VERSION),
+    ];
+    enc.sample(name, labels, Value::Int(1));
+}
+
+fn write_histogram<'l>(
+    enc: &mut Encoder,
+    name: &str,
+    labels: &[(&'l str, &'l str)],
+    histogram: &Histogram,
+) {
+    let bucket = format!("{name}_bucket");
+    for (bound, count) in histogram.cumulative() {
+        let le = format_le(bound);
+        let all = labels.iter().copied().chain([("le", le.as_str())]);
+        enc.sample(&bucket, all, Value::Int(count));
+    }
+    let sum = format!("{name}_sum");
+    enc.sample(&sum, labels.iter().copied(), Value::Float(histogram.sum()));
+    let count = format!("{name}_count");
+    enc.sample(&count, labels.iter().copied(), Value::Int(histogram.count()));
+}
+
+fn write_poll_counters(enc: &mut Encoder, poller: &PollerMetrics) {
+    let polls = poller.polls_snapshot();
+    let name = "ispmonitor_polls_total";
+    enc.family(&desc(name));
+    for ((protocol, result), h) in &polls {
+        let labels = [("protocol", protocol.as_str()), ("result", *result)];
+        enc.sample(name, labels, Value::Int(h.count()));
+    }
+    let name = "ispmonitor_poll_duration_seconds";
+    enc.family(&desc(name));
+    for ((protocol, result), h) in &polls {
+        let labels = [("protocol", protocol.as_str()), ("result", *result)];
+        write_histogram(enc, name, &labels, h);
+    }
+    let name = "ispmonitor_poll_errors_total";
+    enc.family(&desc(name));
+    for ((protocol, reason), n) in poller.errors_snapshot() {
+        let labels = [("protocol", protocol.as_str()), ("reason", reason.as_str())];
+        enc.sample(name, labels, Value::Int(n));
+    }
+    let name = "ispmonitor_poll_schedule_lag_seconds";
+    enc.family(&desc(name));
+    for (protocol, h) in poller.lag_snapshot() {
+        write_histogram(enc, name, &[("protocol", protocol.as_str())], &h);
+    }
+    let name = "ispmonitor_polls_skipped_total";
+    enc.family(&desc(name));
+    let skipped = poller.skipped_snapshot();
+    for protocol in Protocol::ALL {
+        let n = skipped.get(&protocol).copied().unwrap_or(0);
+        enc.sample(name, [("protocol", protocol.as_str())], Value::Int(n));
+    }
+}
+
+fn write_scheduler_gauges(enc: &mut Encoder, poller: &PollerMetrics) {
+    let name = "ispmonitor_active_pollers";
+    enc.family(&desc(name));
+    for protocol in Protocol::ALL {
+        let n = poller.active(protocol).max(0) as u64;
+        enc.sample(name, [("protocol", protocol.as_str())], Value::Int(n));
+    }
+    let name = "ispmonitor_queued_polls";
+    enc.family(&desc(name));
+    for protocol in Protocol::ALL {
+        let n = poller.queued(protocol).max(0) as u64;
+        enc.sample(name, [("protocol", protocol.as_str())], Value::Int(n));
+    }
+}
+
+/// Status of one target over all its protocols.
+fn target_status(t: &TargetResults) -> &'static str {
+    let records: Vec<_> = t.records.values().flatten().collect();
+    if records.is_empty() {
+        "unknown"
+    } else if records.iter().all(|r| r.outcome.result.is_ok()) {
+        "online"
+    } else {
+        "offline"
+    }
+}
+
+fn write_fleet_status(enc: &mut Encoder, targets: &[TargetResults]) {
+    for (name, kind) in [
+        ("ispmonitor_routers_total", TargetKind::Router),
+        ("ispmonitor_servers_total", TargetKind::Server),
+    ] {
+        enc.family(&desc(name));
+        for status in ["online", "offline", "unknown"] {
+            let n = targets
+                .iter()
+                .filter(|t| t.target.kind == kind && target_status(t) == status)
+                .count();
+            enc.sample(name, [("status", status)], Value::Int(n as u64));
+        }
+    }
+}
+
+fn write_config_state(enc: &mut Encoder, targets: &[TargetResults], poller: &PollerMetrics) {
+    let name = "ispmonitor_config_last_reload_successful";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(poller.reload_successful() as u64));
+    let name = "ispmonitor_config_last_reload_success_timestamp_seconds";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Float(poller.reload_success_seconds()));
+    let name = "ispmonitor_inventory_targets";
+    enc.family(&desc(name));
+    for kind in [TargetKind::Router, TargetKind::Server, TargetKind::Host] {
+        let n = targets.iter().filter(|t| t.target.kind == kind).count();
+        let labels = [("kind", kind.as_str()), ("source", "file")];
+        enc.sample(name, labels, Value::Int(n as u64));
+    }
+    let name = "ispmonitor_inventory_last_sync_success_timestamp_seconds";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Float(poller.inventory_sync_seconds()));
+}
