@@ -1,5 +1,8 @@
-//! Turns a target and one of its protocols into the poller that polls it.
+//! Turns a target and one of its protocols into the poller that polls it, behind a small trait
+//! so the scheduler can be tested with scripted pollers.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use super::outcome::{PollOutcome, Protocol};
@@ -21,26 +24,43 @@ pub enum JobError {
     },
 }
 
-/// The poller of one (target, protocol). Keeps protocol state (sessions) between polls.
-pub enum ProtocolPoller {
-    Snmp(SnmpPoller),
+pub type PollFuture<'a> = Pin<Box<dyn Future<Output = PollOutcome> + Send + 'a>>;
+
+/// Polls one (target, protocol), keeping protocol state (sessions) between polls.
+pub trait TargetPoller: Send {
+    fn poll(&mut self) -> PollFuture<'_>;
 }
 
-impl ProtocolPoller {
-    pub fn new(target: &Arc<Target>, protocol: Protocol, global: &Global) -> Result<Self, JobError> {
-        match protocol {
-            Protocol::Snmp => snmp_poller(target, global).map(ProtocolPoller::Snmp),
-            Protocol::Ssh | Protocol::Icmp => Err(JobError::Unsupported {
-                target: target.name.clone(),
-                protocol: protocol.as_str(),
-            }),
-        }
-    }
+/// Builds the poller of a (target, protocol).
+pub type PollerFactory = Arc<
+    dyn Fn(&Arc<Target>, Protocol, &Global) -> Result<Box<dyn TargetPoller>, JobError>
+        + Send
+        + Sync,
+>;
 
-    pub async fn poll(&mut self) -> PollOutcome {
-        match self {
-            ProtocolPoller::Snmp(p) => p.poll().await,
-        }
+/// The production factory: one poller implementation per protocol.
+pub fn protocol_pollers() -> PollerFactory {
+    Arc::new(new_poller)
+}
+
+/// Builds the real poller of a (target, protocol).
+pub fn new_poller(
+    target: &Arc<Target>,
+    protocol: Protocol,
+    global: &Global,
+) -> Result<Box<dyn TargetPoller>, JobError> {
+    match protocol {
+        Protocol::Snmp => Ok(Box::new(snmp_poller(target, global)?)),
+        Protocol::Ssh | Protocol::Icmp => Err(JobError::Unsupported {
+            target: target.name.clone(),
+            protocol: protocol.as_str(),
+        }),
+    }
+}
+
+impl TargetPoller for SnmpPoller {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(SnmpPoller::poll(self))
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::job::ProtocolPoller;
+use super::job::{protocol_pollers, PollerFactory, TargetPoller};
 use super::outcome::{FailureReason, PollOutcome, PollRecord, Protocol};
 use super::results::Results;
 use crate::config::{Config, Global, Target};
@@ -42,6 +42,7 @@ struct Scheduled {
 
 /// Owns the polling tasks. Lives in the app; `apply` is called on start and on every reload.
 pub struct Scheduler {
+    factory: PollerFactory,
     results: Arc<Results>,
     metrics: Arc<PollerMetrics>,
     global_limit: Arc<Semaphore>,
@@ -53,7 +54,17 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(results: Arc<Results>, metrics: Arc<PollerMetrics>) -> Self {
+        Self::with_factory(results, metrics, protocol_pollers())
+    }
+
+    /// A scheduler whose pollers come from `factory` (tests script them).
+    pub fn with_factory(
+        results: Arc<Results>,
+        metrics: Arc<PollerMetrics>,
+        factory: PollerFactory,
+    ) -> Self {
         Scheduler {
+            factory,
             results,
             metrics,
             global_limit: Arc::new(Semaphore::new(0)),
@@ -150,6 +161,7 @@ impl Scheduler {
             .into_iter()
             .map(|protocol| {
                 let task = PollTask {
+                    factory: self.factory.clone(),
                     target: target.clone(),
                     protocol,
                     generation,
@@ -170,6 +182,21 @@ impl Scheduler {
         };
         self.scheduled.insert(target.name.clone(), scheduled);
     }
+}
+
+/// The first slot after `now` on the grid `planned + k * interval`, and how many grid slots
+/// were missed on the way. Pure, so the no-drift rule is unit-tested.
+fn next_slot<I>(planned: I, interval: Duration, now: I) -> (I, u64)
+where
+    I: std::ops::Add<Duration, Output = I> + PartialOrd + Copy,
+{
+    let mut next = planned + interval;
+    let mut skipped = 0;
+    while next <= now {
+        next = next + interval;
+        skipped += 1;
+    }
+    (next, skipped)
 }
 
 async fn futures_join_all(handles: Vec<JoinHandle<()>>) {
@@ -217,6 +244,7 @@ impl Drop for GaugeGuard<'_> {
 
 /// The loop that polls one target with one protocol.
 struct PollTask {
+    factory: PollerFactory,
     target: Arc<Target>,
     protocol: Protocol,
     generation: u64,
@@ -235,7 +263,7 @@ impl PollTask {
         // them all at once after a start or reload.
         let offset = rand::rng().random_range(Duration::ZERO..interval);
         let mut planned = tokio::time::Instant::now() + offset;
-        let mut poller: Option<ProtocolPoller> = None;
+        let mut poller: Option<Box<dyn TargetPoller>> = None;
         let mut last_result: Option<Result<(), FailureReason>> = None;
         loop {
             tokio::select! {
@@ -284,22 +312,16 @@ impl PollTask {
     /// The next planned start: one interval after the previous plan (never after "now", so
     /// the schedule does not drift). Slots already in the past are skipped and counted.
     fn next_slot(&self, planned: tokio::time::Instant, interval: Duration) -> tokio::time::Instant {
-        let mut next = planned + interval;
-        let now = tokio::time::Instant::now();
-        let mut skipped = 0;
-        while next <= now {
-            next += interval;
-            skipped += 1;
-        }
+        let (next, skipped) = next_slot(planned, interval, tokio::time::Instant::now());
         if skipped > 0 {
             self.metrics.polls_skipped(self.protocol, skipped);
         }
         next
     }
 
-    async fn poll_once(&self, poller: &mut Option<ProtocolPoller>) -> PollOutcome {
+    async fn poll_once(&self, poller: &mut Option<Box<dyn TargetPoller>>) -> PollOutcome {
         if poller.is_none() {
-            match ProtocolPoller::new(&self.target, self.protocol, &self.global) {
+            match (self.factory)(&self.target, self.protocol, &self.global) {
                 Ok(p) => *poller = Some(p),
                 Err(e) => {
                     tracing::error!("{e}");
@@ -358,3 +380,7 @@ impl PollTask {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

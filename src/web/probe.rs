@@ -13,7 +13,7 @@ use super::{exposition, header_str, negotiate, WebState};
 use crate::config::address::parse_target_address;
 use crate::config::{Config, Module, Target, TargetKind};
 use crate::metrics::collector::render_probe;
-use crate::poller::job::ProtocolPoller;
+use crate::poller::job::new_poller;
 use crate::poller::outcome::{FailureReason, PollOutcome, PollRecord};
 
 /// Time kept back from Prometheus' scrape timeout so the answer arrives before it gives up.
@@ -140,7 +140,7 @@ fn resolve_modules(config: &Config, names: &[String]) -> Result<Vec<Arc<Module>>
 
 async fn poll_once(target: &Arc<Target>, protocol: crate::poller::Protocol, config: &Config) -> PollRecord {
     let started = Instant::now();
-    let outcome = match ProtocolPoller::new(target, protocol, &config.global) {
+    let outcome = match new_poller(target, protocol, &config.global) {
         Ok(mut poller) => {
             // The protocol pollers keep their own deadline; this one only guards against a bug.
             let guard = target.timeout + Duration::from_millis(500);
