@@ -78,7 +78,9 @@ fn check_host(host: &str) -> Result<(), String> {
     if host.parse::<Ipv4Addr>().is_ok() || is_dns_name(host) {
         Ok(())
     } else {
-        Err(format!("host {host:?} is neither an IP address nor a valid DNS name"))
+        Err(format!(
+            "host {host:?} is neither an IP address nor a valid DNS name"
+        ))
     }
 }
 
@@ -99,7 +101,9 @@ pub fn is_dns_name(name: &str) -> bool {
 
 fn is_dns_label(label: &str) -> bool {
     (1..=63).contains(&label.len())
-        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
@@ -117,19 +121,34 @@ mod tests {
 
     #[test]
     fn accepts_every_documented_form() {
-        assert_eq!(parse_target_address("10.0.0.1"), Ok(host_port("10.0.0.1", None)));
-        assert_eq!(parse_target_address("10.0.0.1:161"), Ok(host_port("10.0.0.1", Some(161))));
+        assert_eq!(
+            parse_target_address("10.0.0.1"),
+            Ok(host_port("10.0.0.1", None))
+        );
+        assert_eq!(
+            parse_target_address("10.0.0.1:161"),
+            Ok(host_port("10.0.0.1", Some(161)))
+        );
         assert_eq!(
             parse_target_address("core1.ams.example.net:1161"),
             Ok(host_port("core1.ams.example.net", Some(1161)))
         );
-        assert_eq!(parse_target_address("router-7"), Ok(host_port("router-7", None)));
-        assert_eq!(parse_target_address("[2001:db8::1]"), Ok(host_port("2001:db8::1", None)));
+        assert_eq!(
+            parse_target_address("router-7"),
+            Ok(host_port("router-7", None))
+        );
+        assert_eq!(
+            parse_target_address("[2001:db8::1]"),
+            Ok(host_port("2001:db8::1", None))
+        );
         assert_eq!(
             parse_target_address("[2001:db8::1]:161"),
             Ok(host_port("2001:db8::1", Some(161)))
         );
-        assert_eq!(parse_target_address("2001:db8::1"), Ok(host_port("2001:db8::1", None)));
+        assert_eq!(
+            parse_target_address("2001:db8::1"),
+            Ok(host_port("2001:db8::1", None))
+        );
         assert_eq!(parse_target_address("::1"), Ok(host_port("::1", None)));
     }
 
@@ -152,7 +171,10 @@ mod tests {
             "host:161:162",
             "http://10.0.0.1",
         ] {
-            assert!(parse_target_address(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                parse_target_address(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

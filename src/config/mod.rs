@@ -1,9 +1,19 @@
 //! Configuration: the YAML file, its validation, and the validated model the program runs on.
 
 pub mod address;
+mod credential;
 pub mod duration;
 pub mod model;
+mod module;
+mod names;
+mod oid;
+mod parse;
+mod raw;
 pub mod secret;
+mod secret_source;
+mod target;
+mod validate;
+mod yaml_path;
 
 pub use model::*;
 pub use secret::Secret;
@@ -54,12 +64,27 @@ impl fmt::Display for ConfigErrors {
 /// Reads, parses and validates a config file. `*_file` secrets are read relative to the
 /// file's directory.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let _ = path;
-    unimplemented!("config::load_file is being written")
+    let file = Some(path.display().to_string());
+    let yaml = std::fs::read_to_string(path).map_err(|error| ConfigErrors {
+        file: file.clone(),
+        problems: vec![ConfigProblem {
+            path: String::new(),
+            message: format!("cannot read the config file: {}", error.kind()),
+        }],
+    })?;
+    let base_dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    load_str(&yaml, base_dir).map_err(|errors| ConfigErrors { file, ..errors })
 }
 
 /// Parses and validates YAML text; `base_dir` resolves relative `*_file` paths.
 pub fn load_str(yaml: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
-    let _ = (yaml, base_dir);
-    unimplemented!("config::load_str is being written")
+    let into_errors = |problems| ConfigErrors {
+        file: None,
+        problems,
+    };
+    let raw = parse::parse_raw(yaml).map_err(|problem| into_errors(vec![problem]))?;
+    validate::validate(&raw, base_dir).map_err(into_errors)
 }

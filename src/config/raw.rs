@@ -1,0 +1,137 @@
+//! The serde mirror of the YAML file: every key as written, checked for shape only.
+//!
+//! Required keys are `Option`s here so that a missing one is reported with its path alongside
+//! every other problem, instead of stopping the parse at the first one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub global: Option<RawGlobal>,
+    pub web: Option<RawWeb>,
+    pub credentials: Option<BTreeMap<String, RawCredential>>,
+    pub modules: Option<BTreeMap<String, RawModule>>,
+    pub targets: Option<Vec<RawTarget>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGlobal {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    // Signed so that `-1` is reported as out of range with its path rather than as a type error.
+    pub max_concurrent_polls: Option<i64>,
+    pub max_concurrent_per_target: Option<i64>,
+    pub snmp: Option<RawSnmpGlobal>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnmpGlobal {
+    pub max_repetitions: Option<i64>,
+    pub retries: Option<i64>,
+    pub max_oids_per_get: Option<i64>,
+    pub wrap_large_counters: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub listen_address: Option<OneOrMany>,
+}
+
+/// A string or a list of strings (`listen_address: "0.0.0.0:9090"` or a list of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(OneOrManyVisitor)
+    }
+}
+
+struct OneOrManyVisitor;
+
+impl<'de> Visitor<'de> for OneOrManyVisitor {
+    type Value = OneOrMany;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a list of strings")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<OneOrMany, E> {
+        Ok(OneOrMany(vec![value.to_string()]))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            items.push(item);
+        }
+        Ok(OneOrMany(items))
+    }
+}
+
+/// One entry under `credentials:`. All fields of all versions are accepted here; which ones
+/// belong to the chosen version is checked during validation, with a clearer message than
+/// serde's "unknown field".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredential {
+    #[serde(rename = "type")]
+    pub credential_type: Option<String>,
+    /// `1`, `2c` or `3`; YAML integers arrive as their text.
+    pub version: Option<String>,
+    pub community: Option<String>,
+    pub community_file: Option<String>,
+    pub username: Option<String>,
+    pub security_level: Option<String>,
+    pub auth_protocol: Option<String>,
+    pub auth_password: Option<String>,
+    pub auth_password_file: Option<String>,
+    pub priv_protocol: Option<String>,
+    pub priv_password: Option<String>,
+    pub priv_password_file: Option<String>,
+    pub key_extension: Option<String>,
+    pub context_name: Option<String>,
+}
+
+/// One entry under `modules:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModule {
+    #[serde(rename = "type")]
+    pub module_type: Option<String>,
+    pub max_repetitions: Option<i64>,
+    pub metrics: Option<Vec<RawMetric>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetric {
+    pub name: Option<String>,
+    pub oid: Option<String>,
+    #[serde(rename = "type")]
+    pub metric_type: Option<String>,
+    pub index: Option<Vec<String>>,
+    pub help: Option<String>,
+}
+
+/// One entry under `targets:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub kind: Option<String>,
+    pub modules: Option<Vec<String>>,
+    pub credential: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
