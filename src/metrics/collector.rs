@@ -320,3 +320,87 @@ fn write_config_state(enc: &mut Encoder, targets: &[TargetResults], poller: &Pol
     enc.family(&desc(name));
     enc.sample(name, [], Value::Float(poller.inventory_sync_seconds()));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Target;
+    use crate::poller::outcome::{FailureReason, MetricType, PollOutcome, Sample};
+    use crate::poller::results::Results;
+
+    fn target(name: &str) -> Arc<Target> {
+        Arc::new(Target {
+            name: name.into(),
+            address: "10.0.0.1:161".into(),
+            host: "10.0.0.1".into(),
+            port: Some(161),
+            kind: TargetKind::Router,
+            modules: vec![Arc::new(crate::config::Module {
+                name: "system".into(),
+                kind: crate::config::ModuleKind::Snmp(crate::config::SnmpModule::System),
+            })],
+            credential_name: None,
+            credential: None,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            labels: BTreeMap::from([("site".to_string(), "ams1".to_string())]),
+        })
+    }
+
+    fn record(outcome: PollOutcome) -> PollRecord {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let last_success = outcome.result.is_ok().then_some(at);
+        PollRecord { outcome, finished_at: at, duration: Duration::from_millis(250), last_success }
+    }
+
+    fn uptime(value: u64) -> FamilySamples {
+        FamilySamples {
+            desc: FamilyDesc::new("ispmonitor_snmp_uptime_seconds", "Uptime", MetricType::Gauge),
+            samples: vec![Sample { labels: vec![], value: Value::Int(value) }],
+        }
+    }
+
+    #[test]
+    fn exposition_merges_targets_and_hides_failed_device_data() {
+        let results = Results::new();
+        let up = results.register(target("up-router"));
+        let down = results.register(target("down-router"));
+        let ok = PollOutcome { result: Ok(()), families: vec![uptime(42)] };
+        results.record("up-router", up, Protocol::Snmp, record(ok));
+        let failed = PollOutcome::failed(FailureReason::Auth);
+        results.record("down-router", down, Protocol::Snmp, record(failed));
+        // A stale generation (a removed task) cannot write.
+        let late = PollOutcome { result: Ok(()), families: vec![uptime(7)] };
+        results.record("down-router", down + 100, Protocol::Snmp, record(late));
+
+        let metrics = PollerMetrics::default();
+        let text = render_metrics(Format::Text, &results.snapshot(), &metrics, ProcessFacts::default());
+        assert!(text.contains("ispmonitor_target_up{target=\"up-router\",protocol=\"snmp\"} 1\n"));
+        assert!(text.contains("ispmonitor_target_up{target=\"down-router\",protocol=\"snmp\"} 0\n"));
+        assert!(text.contains(
+            "ispmonitor_target_poll_failure_reason{target=\"down-router\",protocol=\"snmp\",reason=\"auth\"} 1\n"
+        ));
+        assert!(text.contains("ispmonitor_snmp_uptime_seconds{target=\"up-router\"} 42\n"));
+        assert!(!text.contains("ispmonitor_snmp_uptime_seconds{target=\"down-router\"}"));
+        assert!(text.contains(
+            "ispmonitor_target_info{target=\"up-router\",kind=\"router\",address=\"10.0.0.1:161\",site=\"ams1\"} 1\n"
+        ));
+        assert!(text.contains("ispmonitor_target_last_success_timestamp_seconds{target=\"up-router\",protocol=\"snmp\"} 1700000000\n"));
+        assert!(text.contains("ispmonitor_routers_total{status=\"online\"} 1\n"));
+        assert!(text.contains("ispmonitor_routers_total{status=\"offline\"} 1\n"));
+        assert_eq!(text.matches("# TYPE ispmonitor_snmp_uptime_seconds gauge").count(), 1);
+    }
+
+    #[test]
+    fn probe_exposition_has_no_self_metrics() {
+        let ok = PollOutcome { result: Ok(()), families: vec![uptime(5)] };
+        let text = render_probe(Format::OpenMetrics, "10.0.0.9", &[(Protocol::Snmp, record(ok))]);
+        assert!(text.contains("ispmonitor_snmp_uptime_seconds{target=\"10.0.0.9\"} 5\n"));
+        assert!(!text.contains("ispmonitor_build_info"));
+        assert!(!text.contains("ispmonitor_polls_total"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
