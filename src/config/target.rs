@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::address::parse_target_address;
-use super::duration::format_duration;
 use super::model::{Credential, Global, Module, Target, TargetKind};
 use super::module::BUILT_IN_MODULE_NAMES;
 use super::names::{check_object_name, check_user_label_name};
 use super::raw::{RawCredential, RawModule, RawTarget};
-use super::validate::{check_timeout_shorter, optional_duration, Problems};
+use super::validate::{check_timeout_shorter, optional_duration, Problems, Shown};
 
 /// What targets refer to. `declared_*` hold every name written in the file, valid or not, so
 /// that a target using a broken credential is not also told the credential is undefined.
@@ -223,16 +222,17 @@ fn target_schedule(
     if !(own_values_valid && sets_own) {
         return (interval, timeout);
     }
+    let shown_interval = Shown::new(interval, raw.interval.as_deref());
+    let shown_timeout = Shown::new(timeout, raw.timeout.as_deref());
     if raw.timeout.is_some() {
-        check_timeout_shorter(&timeout_path, timeout, interval, problems);
+        check_timeout_shorter(&timeout_path, &shown_timeout, &shown_interval, problems);
     } else if timeout >= interval {
         // Blame the field the user wrote: the timeout came from `global`.
         problems.add(
             interval_path,
             format!(
                 "{} must be longer than the timeout {} (from global.timeout)",
-                format_duration(interval),
-                format_duration(timeout)
+                shown_interval.text, shown_timeout.text
             ),
         );
     }

@@ -85,7 +85,12 @@ fn validate_global(raw: Option<&RawGlobal>, problems: &mut Problems) -> Global {
     let timeout = optional_duration("global.timeout", raw.timeout.as_deref(), problems);
     let interval = interval.unwrap_or(DEFAULT_INTERVAL);
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
-    check_timeout_shorter("global.timeout", timeout, interval, problems);
+    check_timeout_shorter(
+        "global.timeout",
+        &Shown::new(timeout, raw.timeout.as_deref()),
+        &Shown::new(interval, raw.interval.as_deref()),
+        problems,
+    );
     Global {
         interval,
         timeout,
@@ -175,20 +180,33 @@ pub fn optional_duration(
         .ok()
 }
 
+/// A duration and how to show it in a message: as the user wrote it (`60s` stays `60s`), or
+/// formatted when it is a default.
+pub struct Shown {
+    pub value: Duration,
+    pub text: String,
+}
+
+impl Shown {
+    pub fn new(value: Duration, written: Option<&str>) -> Self {
+        let text = written.map_or_else(|| format_duration(value), str::to_string);
+        Shown { value, text }
+    }
+}
+
 /// A poll must end before the next one starts, or polls of one target would pile up.
 pub fn check_timeout_shorter(
     path: &str,
-    timeout: Duration,
-    interval: Duration,
+    timeout: &Shown,
+    interval: &Shown,
     problems: &mut Problems,
 ) {
-    if timeout >= interval {
+    if timeout.value >= interval.value {
         problems.add(
             path,
             format!(
                 "{} must be shorter than the interval {}",
-                format_duration(timeout),
-                format_duration(interval)
+                timeout.text, interval.text
             ),
         );
     }
