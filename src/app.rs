@@ -77,11 +77,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config: Arc::new(RwLock::new(initial)),
         lifecycle: lifecycle.clone(),
         reload: reload_tx,
-        facts: ProcessFacts { shard_ordinal: 0, shard_total: 1 },
+        facts: ProcessFacts {
+            shard_ordinal: 0,
+            shard_total: 1,
+        },
     };
     let http_stop = CancellationToken::new();
     let http = spawn_http(listeners, web::router(state.clone()), http_stop.clone());
-    let mut server = Server { config_path, config: state.config.clone(), scheduler, metrics, lifecycle };
+    let mut server = Server {
+        config_path,
+        config: state.config.clone(),
+        scheduler,
+        metrics,
+        lifecycle,
+    };
     server.run_until_signal(reload_rx).await?;
 
     server.lifecycle.set_shutting_down();
@@ -94,7 +103,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!("HTTP server ended with an error: {e}"),
             Ok(Err(e)) => tracing::warn!("HTTP server task failed: {e}"),
-            Err(_) => tracing::warn!("HTTP requests still running after {HTTP_DRAIN:?}; exiting anyway"),
+            Err(_) => {
+                tracing::warn!("HTTP requests still running after {HTTP_DRAIN:?}; exiting anyway")
+            }
         }
     }
     tracing::info!("stopped");
@@ -142,10 +153,15 @@ fn spawn_http(
 
 impl Server {
     /// Serves reloads until SIGTERM or SIGINT arrives.
-    async fn run_until_signal(&mut self, mut reloads: mpsc::Receiver<ReloadRequest>) -> anyhow::Result<()> {
+    async fn run_until_signal(
+        &mut self,
+        mut reloads: mpsc::Receiver<ReloadRequest>,
+    ) -> anyhow::Result<()> {
         let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-        let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         loop {
             tokio::select! {
                 _ = terminate.recv() => return Ok(()),
@@ -179,7 +195,10 @@ impl Server {
                 let text = errors.to_string();
                 self.metrics.config_loaded(false, SystemTime::now());
                 self.lifecycle.reload_finished(Some(text.clone()));
-                tracing::error!("config reload refused, the previous config keeps running: {}", text.trim_end());
+                tracing::error!(
+                    "config reload refused, the previous config keeps running: {}",
+                    text.trim_end()
+                );
                 Err(text)
             }
         }

@@ -11,11 +11,23 @@ use crate::telemetry::{LogFormat, LogLevel};
 #[command(name = "ispmonitor", version = crate::build_info::long_version(), about = "Prometheus-native SNMP/SSH/ICMP poller and exporter for ISPs and server fleets")]
 pub struct Cli {
     /// Minimum level of log lines (RUST_LOG, when set, overrides it).
-    #[arg(long = "log.level", env = "ISPMONITOR_LOG_LEVEL", value_enum, default_value = "info", global = true)]
+    #[arg(
+        long = "log.level",
+        env = "ISPMONITOR_LOG_LEVEL",
+        value_enum,
+        default_value = "info",
+        global = true
+    )]
     pub log_level: LogLevel,
 
     /// Log line format.
-    #[arg(long = "log.format", env = "ISPMONITOR_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long = "log.format",
+        env = "ISPMONITOR_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -36,7 +48,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArg {
     /// The YAML config file.
-    #[arg(long = "config", visible_alias = "config.file", env = "ISPMONITOR_CONFIG")]
+    #[arg(
+        long = "config",
+        visible_alias = "config.file",
+        env = "ISPMONITOR_CONFIG"
+    )]
     pub config: PathBuf,
 }
 
@@ -48,7 +64,11 @@ pub struct ServeArgs {
     /// Address to listen on for /metrics, /probe and health (repeatable, or comma-separated).
     /// Overrides `web.listen_address` from the config. Default 0.0.0.0:9090, which is also
     /// Prometheus' own default port: move one of them when both run on one host.
-    #[arg(long = "web.listen-address", env = "ISPMONITOR_WEB_LISTEN_ADDRESS", value_delimiter = ',')]
+    #[arg(
+        long = "web.listen-address",
+        env = "ISPMONITOR_WEB_LISTEN_ADDRESS",
+        value_delimiter = ','
+    )]
     pub listen_addresses: Vec<String>,
 
     /// How long /ready answers 503 before the listener closes on SIGTERM, so load balancers and
@@ -79,11 +99,25 @@ mod tests {
         // SAFETY of the test: env is process-global; this is the only test touching this var.
         std::env::set_var("ISPMONITOR_WEB_LISTEN_ADDRESS", "127.0.0.1:1111");
         let cli = Cli::parse_from(["ispmonitor", "serve", "--config", "x.yaml"]);
-        let Command::Serve(from_env) = cli.command else { panic!("serve") };
+        let Command::Serve(from_env) = cli.command else {
+            panic!("serve")
+        };
         assert_eq!(from_env.listen_addresses, vec!["127.0.0.1:1111"]);
-        let cli = Cli::parse_from(["ispmonitor", "serve", "--config", "x.yaml", "--web.listen-address", "127.0.0.1:2222,[::1]:3333"]);
+        let cli = Cli::parse_from([
+            "ispmonitor",
+            "serve",
+            "--config",
+            "x.yaml",
+            "--web.listen-address",
+            "127.0.0.1:2222,[::1]:3333",
+        ]);
         std::env::remove_var("ISPMONITOR_WEB_LISTEN_ADDRESS");
-        let Command::Serve(from_flag) = cli.command else { panic!("serve") };
-        assert_eq!(from_flag.listen_addresses, vec!["127.0.0.1:2222", "[::1]:3333"]);
+        let Command::Serve(from_flag) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(
+            from_flag.listen_addresses,
+            vec!["127.0.0.1:2222", "[::1]:3333"]
+        );
     }
 }

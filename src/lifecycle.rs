@@ -50,15 +50,27 @@ impl Lifecycle {
 
     /// Remembers how the last reload went (`None` = success).
     pub fn reload_finished(&self, error: Option<String>) {
-        *self.last_reload_error.lock().unwrap_or_else(|e| e.into_inner()) = error;
-        *self.last_reload_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
+        *self
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = error;
+        *self
+            .last_reload_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
     }
 
     pub fn last_reload_error(&self) -> Option<String> {
-        self.last_reload_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.last_reload_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn last_reload_at(&self) -> Option<SystemTime> {
-        *self.last_reload_at.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .last_reload_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -28,7 +28,10 @@ fn exit_code(ok: bool) -> ExitCode {
 }
 
 fn run_serve(args: ispmonitor::cli::ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ispmonitor: cannot start the async runtime: {e}");

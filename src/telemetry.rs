@@ -38,7 +38,11 @@ pub fn init(level: LogLevel, format: LogFormat) {
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     // A second init (tests) keeps the first subscriber; nothing to do.
     let _ = result;

@@ -37,17 +37,27 @@ fn start_prometheus(scrape_target: &str) -> Prometheus {
     let addr = format!("127.0.0.1:{}", free_tcp_port());
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address={addr}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus is installed by scripts/install-peers.sh");
-    Prometheus { child, addr, _dir: dir }
+    Prometheus {
+        child,
+        addr,
+        _dir: dir,
+    }
 }
 
 fn query(prom: &Prometheus, promql: &str) -> serde_json::Value {
-    let path = format!("/api/v1/query?query={}", form_urlencoded::byte_serialize(promql.as_bytes()).collect::<String>());
+    let path = format!(
+        "/api/v1/query?query={}",
+        form_urlencoded::byte_serialize(promql.as_bytes()).collect::<String>()
+    );
     match http::get(&prom.addr, &path) {
         Ok(r) if r.status == 200 => serde_json::from_slice(&r.body).unwrap_or_default(),
         _ => serde_json::Value::Null,
@@ -55,7 +65,9 @@ fn query(prom: &Prometheus, promql: &str) -> serde_json::Value {
 }
 
 fn first_value(result: &serde_json::Value) -> Option<String> {
-    result["data"]["result"][0]["value"][1].as_str().map(String::from)
+    result["data"]["result"][0]["value"][1]
+        .as_str()
+        .map(String::from)
 }
 
 #[test]
@@ -85,15 +97,34 @@ fn prometheus_scrapes_and_stores_the_exposition() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert_eq!(first_value(&last).as_deref(), Some("1"), "Prometheus never stored target_up: {last}");
+    assert_eq!(
+        first_value(&last).as_deref(),
+        Some("1"),
+        "Prometheus never stored target_up: {last}"
+    );
 
     // The scrape itself is healthy: `up` is 1 and Prometheus recorded no scrape error.
-    assert_eq!(first_value(&query(&prom, "up{job=\"ispmonitor\"}")).as_deref(), Some("1"));
+    assert_eq!(
+        first_value(&query(&prom, "up{job=\"ispmonitor\"}")).as_deref(),
+        Some("1")
+    );
     let targets = http::get(&prom.addr, "/api/v1/targets").unwrap().text();
-    assert!(targets.contains("\"lastError\":\"\""), "scrape error: {targets}");
+    assert!(
+        targets.contains("\"lastError\":\"\""),
+        "scrape error: {targets}"
+    );
     // Counters arrive as counters (rate works) and job/instance are Prometheus' own.
-    let rx = query(&prom, "ispmonitor_interface_receive_bytes_total{target=\"r1\",interface=\"lo\"}");
+    let rx = query(
+        &prom,
+        "ispmonitor_interface_receive_bytes_total{target=\"r1\",interface=\"lo\"}",
+    );
     assert!(first_value(&rx).is_some(), "{rx}");
-    let exported = query(&prom, "count({exported_job!=\"\"} or {exported_instance!=\"\"})");
-    assert!(first_value(&exported).is_none(), "ispmonitor must not emit job/instance: {exported}");
+    let exported = query(
+        &prom,
+        "count({exported_job!=\"\"} or {exported_instance!=\"\"})",
+    );
+    assert!(
+        first_value(&exported).is_none(),
+        "ispmonitor must not emit job/instance: {exported}"
+    );
 }

@@ -28,7 +28,11 @@ impl Fixture {
     fn new() -> Fixture {
         let snmpd = Snmpd::start_with_community(COMMUNITY);
         let silent = UdpSocket::bind("127.0.0.1:0").expect("bind silent port");
-        Fixture { dir: tempfile::tempdir().expect("tempdir"), snmpd, silent }
+        Fixture {
+            dir: tempfile::tempdir().expect("tempdir"),
+            snmpd,
+            silent,
+        }
     }
 
     fn closed_port() -> u16 {
@@ -62,12 +66,20 @@ targets:
     }
 
     fn good(&self, name: &str, credential: &str) -> String {
-        self.target(name, self.snmpd.port, credential, "system, if_mib, host_resources")
+        self.target(
+            name,
+            self.snmpd.port,
+            credential,
+            "system, if_mib, host_resources",
+        )
     }
 }
 
 fn up(metrics: &str, target: &str) -> Option<f64> {
-    sample_value(metrics, &format!("ispmonitor_target_up{{target=\"{target}\",protocol=\"snmp\"}}"))
+    sample_value(
+        metrics,
+        &format!("ispmonitor_target_up{{target=\"{target}\",protocol=\"snmp\"}}"),
+    )
 }
 
 fn reason(metrics: &str, target: &str, reason: &str) -> bool {
@@ -93,11 +105,22 @@ fn serve_polls_real_snmpd_and_reports_each_failure_reason() {
     let config = f.write_config("all.yaml", &targets);
     let server = Ispmonitor::start(&config, &[]);
     let all_polled = |m: &str| {
-        ["good-v2c", "good-v3", "wrong-community", "wrong-v3-password", "closed-port", "silent-host"]
-            .iter()
-            .all(|t| up(m, t).is_some())
+        [
+            "good-v2c",
+            "good-v3",
+            "wrong-community",
+            "wrong-v3-password",
+            "closed-port",
+            "silent-host",
+        ]
+        .iter()
+        .all(|t| up(m, t).is_some())
     };
-    let m = server.wait_for_metrics("every target polled once", Duration::from_secs(15), all_polled);
+    let m = server.wait_for_metrics(
+        "every target polled once",
+        Duration::from_secs(15),
+        all_polled,
+    );
     assert_eq!(up(&m, "good-v2c"), Some(1.0), "{m}");
     assert_eq!(up(&m, "good-v3"), Some(1.0), "{m}");
     assert_eq!(up(&m, "wrong-community"), Some(0.0));
@@ -115,22 +138,42 @@ fn serve_polls_real_snmpd_and_reports_each_failure_reason() {
         "ispmonitor_interface_receive_bytes_total{target=\"good-v3\",interface=\"lo\"}",
         "ispmonitor_interface_up{target=\"good-v2c\",interface=\"lo\"}",
     ] {
-        assert!(sample_value(&m, family).is_some(), "missing {family} in\n{m}");
+        assert!(
+            sample_value(&m, family).is_some(),
+            "missing {family} in\n{m}"
+        );
     }
     // A failed target has no device series: stale values are never served as fresh.
     assert!(!m.contains("ispmonitor_snmp_uptime_seconds{target=\"silent-host\"}"));
-    assert!(m.contains("ispmonitor_target_info{target=\"good-v2c\",kind=\"router\",address=\"127.0.0.1:"));
+    assert!(m.contains(
+        "ispmonitor_target_info{target=\"good-v2c\",kind=\"router\",address=\"127.0.0.1:"
+    ));
     assert!(m.contains("ispmonitor_polls_total{protocol=\"snmp\",result=\"auth\"}"));
-    assert!(sample_value(&m, "ispmonitor_routers_total{status=\"online\"}") == Some(2.0), "{m}");
-    assert!(sample_value(&m, "ispmonitor_routers_total{status=\"offline\"}") == Some(4.0), "{m}");
+    assert!(
+        sample_value(&m, "ispmonitor_routers_total{status=\"online\"}") == Some(2.0),
+        "{m}"
+    );
+    assert!(
+        sample_value(&m, "ispmonitor_routers_total{status=\"offline\"}") == Some(4.0),
+        "{m}"
+    );
 
     // The secrets appear nowhere: not in metrics, not in any log line.
     let logs = server.stop_and_logs();
-    for secret in [COMMUNITY, V3_AUTH, V3_PRIV, "wrong-password-1", "not-the-community"] {
+    for secret in [
+        COMMUNITY,
+        V3_AUTH,
+        V3_PRIV,
+        "wrong-password-1",
+        "not-the-community",
+    ] {
         assert!(!m.contains(secret), "secret {secret} in /metrics");
         assert!(!logs.contains(secret), "secret {secret} in logs:\n{logs}");
     }
-    assert!(logs.contains("target is down"), "state changes are logged:\n{logs}");
+    assert!(
+        logs.contains("target is down"),
+        "state changes are logged:\n{logs}"
+    );
 }
 
 #[test]
@@ -138,16 +181,28 @@ fn exposition_is_negotiated_compressed_and_valid_for_promtool() {
     let f = Fixture::new();
     let config = f.write_config("one.yaml", &f.good("r1", "v2"));
     let server = Ispmonitor::start(&config, &[]);
-    server.wait_for_metrics("r1 up", Duration::from_secs(10), |m| up(m, "r1") == Some(1.0));
+    server.wait_for_metrics("r1 up", Duration::from_secs(10), |m| {
+        up(m, "r1") == Some(1.0)
+    });
 
     let text = http::get(&server.addr, "/metrics").unwrap();
-    assert_eq!(text.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
     assert!(!text.text().contains("# EOF"));
     promtool_check_metrics(&text.body);
 
-    let prometheus_accept = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+    let prometheus_accept =
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
         application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
-    let om = http::request("GET", &server.addr, "/metrics", &[("Accept", prometheus_accept)]).unwrap();
+    let om = http::request(
+        "GET",
+        &server.addr,
+        "/metrics",
+        &[("Accept", prometheus_accept)],
+    )
+    .unwrap();
     assert_eq!(
         om.header("content-type"),
         Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
@@ -156,10 +211,18 @@ fn exposition_is_negotiated_compressed_and_valid_for_promtool() {
     assert!(om_text.ends_with("# EOF\n"));
     assert!(om_text.contains("# TYPE ispmonitor_interface_receive_bytes counter"));
 
-    let gz = http::request("GET", &server.addr, "/metrics", &[("Accept-Encoding", "gzip")]).unwrap();
+    let gz = http::request(
+        "GET",
+        &server.addr,
+        "/metrics",
+        &[("Accept-Encoding", "gzip")],
+    )
+    .unwrap();
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let mut unpacked = String::new();
-    flate2::read::GzDecoder::new(&gz.body[..]).read_to_string(&mut unpacked).unwrap();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_string(&mut unpacked)
+        .unwrap();
     assert!(unpacked.contains("ispmonitor_target_up{target=\"r1\",protocol=\"snmp\"} 1"));
 
     // Every family the metric contract requires of the poller core is present.
@@ -191,8 +254,15 @@ fn promtool_check_metrics(body: &[u8]) {
         .expect("promtool is installed by scripts/install-peers.sh");
     child.stdin.take().unwrap().write_all(body).unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
 }
 
 #[test]
@@ -200,21 +270,39 @@ fn reload_adds_removes_and_refuses_bad_configs() {
     let f = Fixture::new();
     let config = f.write_config("reload.yaml", &f.good("keep", "v2"));
     let server = Ispmonitor::start(&config, &[]);
-    server.wait_for_metrics("keep up", Duration::from_secs(10), |m| up(m, "keep") == Some(1.0));
+    server.wait_for_metrics("keep up", Duration::from_secs(10), |m| {
+        up(m, "keep") == Some(1.0)
+    });
 
     // SIGHUP adds a target.
-    f.write_config("reload.yaml", &[f.good("keep", "v2"), f.good("added", "v3")].concat());
+    f.write_config(
+        "reload.yaml",
+        &[f.good("keep", "v2"), f.good("added", "v3")].concat(),
+    );
     server.signal("HUP");
-    server.wait_for_metrics("added polled", Duration::from_secs(10), |m| up(m, "added") == Some(1.0));
+    server.wait_for_metrics("added polled", Duration::from_secs(10), |m| {
+        up(m, "added") == Some(1.0)
+    });
 
     // A bad config is refused with its errors; the old one keeps running.
     let good_config = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{good_config}  - {{name: broken, credential: nope}}\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{good_config}  - {{name: broken, credential: nope}}\n"),
+    )
+    .unwrap();
     let r = http::request("POST", &server.addr, "/-/reload", &[]).unwrap();
     assert_eq!(r.status, 500, "{}", r.text());
-    assert!(r.text().contains("targets[2]"), "errors name the YAML path: {}", r.text());
+    assert!(
+        r.text().contains("targets[2]"),
+        "errors name the YAML path: {}",
+        r.text()
+    );
     let m = server.metrics();
-    assert_eq!(sample_value(&m, "ispmonitor_config_last_reload_successful"), Some(0.0));
+    assert_eq!(
+        sample_value(&m, "ispmonitor_config_last_reload_successful"),
+        Some(0.0)
+    );
     assert_eq!(up(&m, "keep"), Some(1.0));
     let health = server.get("/health").text();
     assert!(health.contains("\"last_reload\":\"failed\""), "{health}");
@@ -228,9 +316,15 @@ fn reload_adds_removes_and_refuses_bad_configs() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("1 removed"), "{}", r.text());
     let m = server.metrics();
-    assert!(!m.contains("target=\"keep\""), "removed target still exposed:\n{m}");
+    assert!(
+        !m.contains("target=\"keep\""),
+        "removed target still exposed:\n{m}"
+    );
     assert_eq!(up(&m, "added"), Some(1.0));
-    assert_eq!(sample_value(&m, "ispmonitor_config_last_reload_successful"), Some(1.0));
+    assert_eq!(
+        sample_value(&m, "ispmonitor_config_last_reload_successful"),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -240,23 +334,54 @@ fn probe_polls_one_target_during_the_request() {
     let server = Ispmonitor::start(&config, &[]);
     let addr = format!("127.0.0.1:{}", f.snmpd.port);
 
-    let r = server.get(&format!("/probe?target={addr}&module=system,if_mib&credential=v2"));
+    let r = server.get(&format!(
+        "/probe?target={addr}&module=system,if_mib&credential=v2"
+    ));
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.text();
-    assert!(body.contains(&format!("ispmonitor_target_up{{target=\"{addr}\",protocol=\"snmp\"}} 1")), "{body}");
-    assert!(body.contains(&format!("ispmonitor_snmp_uptime_seconds{{target=\"{addr}\"}}")));
+    assert!(
+        body.contains(&format!(
+            "ispmonitor_target_up{{target=\"{addr}\",protocol=\"snmp\"}} 1"
+        )),
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        "ispmonitor_snmp_uptime_seconds{{target=\"{addr}\"}}"
+    )));
     assert!(body.contains("ispmonitor_interface_receive_bytes_total"));
-    assert!(!body.contains("ispmonitor_build_info"), "no self-metrics in /probe");
+    assert!(
+        !body.contains("ispmonitor_build_info"),
+        "no self-metrics in /probe"
+    );
     assert!(!body.contains("inventory-router"), "only the probed target");
 
     // An inventory name lends its credential and modules.
     let r = server.get("/probe?target=inventory-router");
     assert_eq!(r.status, 200);
-    assert!(r.text().contains("ispmonitor_storage_size_bytes{target=\"inventory-router\""));
+    assert!(r
+        .text()
+        .contains("ispmonitor_storage_size_bytes{target=\"inventory-router\""));
 
-    assert_eq!(server.get(&format!("/probe?target={addr}&module=nope&credential=v2")).status, 400);
-    assert_eq!(server.get(&format!("/probe?target={addr}&module=system&credential=nope")).status, 400);
-    assert_eq!(server.get(&format!("/probe?target={addr}&module=system")).status, 400);
+    assert_eq!(
+        server
+            .get(&format!("/probe?target={addr}&module=nope&credential=v2"))
+            .status,
+        400
+    );
+    assert_eq!(
+        server
+            .get(&format!(
+                "/probe?target={addr}&module=system&credential=nope"
+            ))
+            .status,
+        400
+    );
+    assert_eq!(
+        server
+            .get(&format!("/probe?target={addr}&module=system"))
+            .status,
+        400
+    );
     assert_eq!(server.get("/probe?module=system&credential=v2").status, 400);
     let twice = format!("/probe?target={addr}&target={addr}&module=system&credential=v2");
     assert_eq!(server.get(&twice).status, 400);
@@ -297,7 +422,10 @@ fn sigterm_turns_ready_off_then_exits_zero() {
         }
     }
     assert!(saw_503, "/ready never answered 503 during shutdown");
-    assert_eq!(http::get(&server.addr, "/live").map(|r| r.status).ok(), Some(200));
+    assert_eq!(
+        http::get(&server.addr, "/live").map(|r| r.status).ok(),
+        Some(200)
+    );
     let (code, logs) = server.wait_exit(Duration::from_secs(15));
     assert_eq!(code, Some(0), "{logs}");
 }
@@ -313,9 +441,16 @@ fn sigint_exits_zero() {
 }
 
 fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary()).args(args).output().expect("run ispmonitor");
+    let out = Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run ispmonitor");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 #[test]
@@ -330,7 +465,10 @@ fn check_config_accepts_every_example_and_names_problems() {
             checked += 1;
         }
     }
-    assert!(checked >= 3, "examples/ has the demo, minimal and full configs");
+    assert!(
+        checked >= 3,
+        "examples/ has the demo, minimal and full configs"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
@@ -345,10 +483,21 @@ fn check_config_accepts_every_example_and_names_problems() {
 fn version_and_help_are_complete() {
     let (code, out, _) = run_cli(&["--version"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with(&format!("ispmonitor {} (revision ", env!("CARGO_PKG_VERSION"))), "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "ispmonitor {} (revision ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
     let (code, help, _) = run_cli(&["serve", "--help"]);
     assert_eq!(code, 0);
-    for flag in ["--config", "--web.listen-address", "ISPMONITOR_WEB_LISTEN_ADDRESS", "--log.format"] {
+    for flag in [
+        "--config",
+        "--web.listen-address",
+        "ISPMONITOR_WEB_LISTEN_ADDRESS",
+        "--log.format",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }

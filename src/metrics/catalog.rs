@@ -192,7 +192,11 @@ mod tests {
             for label in spec.labels {
                 assert!(!["job", "instance", "le"].contains(label), "{}", spec.name);
             }
-            assert!(!spec.help.ends_with('.'), "{}: help must not end with '.'", spec.name);
+            assert!(
+                !spec.help.ends_with('.'),
+                "{}: help must not end with '.'",
+                spec.name
+            );
         }
     }
 

@@ -136,10 +136,13 @@ fn write_target_info(enc: &mut Encoder, targets: &[TargetResults]) {
     }
 }
 
+/// One family's descriptor and, per target, its samples.
+type FamilyParts<'a> = (&'a Arc<FamilyDesc>, Vec<(&'a str, &'a FamilySamples)>);
+
 /// Device families from every target's last successful poll, merged by family name.
 #[derive(Default)]
 struct FamilyIndex<'a> {
-    by_name: BTreeMap<&'a str, (&'a Arc<FamilyDesc>, Vec<(&'a str, &'a FamilySamples)>)>,
+    by_name: BTreeMap<&'a str, FamilyParts<'a>>,
 }
 
 impl<'a> FamilyIndex<'a> {
@@ -222,7 +225,11 @@ fn write_histogram<'l>(
     let sum = format!("{name}_sum");
     enc.sample(&sum, labels.iter().copied(), Value::Float(histogram.sum()));
     let count = format!("{name}_count");
-    enc.sample(&count, labels.iter().copied(), Value::Int(histogram.count()));
+    enc.sample(
+        &count,
+        labels.iter().copied(),
+        Value::Int(histogram.count()),
+    );
 }
 
 fn write_poll_counters(enc: &mut Encoder, poller: &PollerMetrics) {
@@ -329,7 +336,7 @@ mod tests {
     use super::*;
     use crate::config::Target;
     use crate::poller::outcome::{FailureReason, MetricType, PollOutcome, Sample};
-    use crate::poller::results::Results;
+    use crate::poller::results::{RecordKey, Results};
 
     fn target(name: &str) -> Arc<Target> {
         Arc::new(Target {
@@ -353,13 +360,25 @@ mod tests {
     fn record(outcome: PollOutcome) -> PollRecord {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let last_success = outcome.result.is_ok().then_some(at);
-        PollRecord { outcome, finished_at: at, duration: Duration::from_millis(250), last_success }
+        PollRecord {
+            outcome,
+            finished_at: at,
+            duration: Duration::from_millis(250),
+            last_success,
+        }
     }
 
     fn uptime(value: u64) -> FamilySamples {
         FamilySamples {
-            desc: FamilyDesc::new("ispmonitor_snmp_uptime_seconds", "Uptime", MetricType::Gauge),
-            samples: vec![Sample { labels: vec![], value: Value::Int(value) }],
+            desc: FamilyDesc::new(
+                "ispmonitor_snmp_uptime_seconds",
+                "Uptime",
+                MetricType::Gauge,
+            ),
+            samples: vec![Sample {
+                labels: vec![],
+                value: Value::Int(value),
+            }],
         }
     }
 
@@ -368,16 +387,32 @@ mod tests {
         let results = Results::new();
         let up = results.register(target("up-router"));
         let down = results.register(target("down-router"));
-        let ok = PollOutcome { result: Ok(()), families: vec![uptime(42)] };
-        results.record("up-router", up, Protocol::Snmp, record(ok));
+        let ok = PollOutcome {
+            result: Ok(()),
+            families: vec![uptime(42)],
+        };
+        let key = |target, generation| RecordKey {
+            target,
+            generation,
+            protocol: Protocol::Snmp,
+        };
+        results.record(key("up-router", up), record(ok));
         let failed = PollOutcome::failed(FailureReason::Auth);
-        results.record("down-router", down, Protocol::Snmp, record(failed));
+        results.record(key("down-router", down), record(failed));
         // A stale generation (a removed task) cannot write.
-        let late = PollOutcome { result: Ok(()), families: vec![uptime(7)] };
-        results.record("down-router", down + 100, Protocol::Snmp, record(late));
+        let late = PollOutcome {
+            result: Ok(()),
+            families: vec![uptime(7)],
+        };
+        results.record(key("down-router", down + 100), record(late));
 
         let metrics = PollerMetrics::default();
-        let text = render_metrics(Format::Text, &results.snapshot(), &metrics, ProcessFacts::default());
+        let text = render_metrics(
+            Format::Text,
+            &results.snapshot(),
+            &metrics,
+            ProcessFacts::default(),
+        );
         assert!(text.contains("ispmonitor_target_up{target=\"up-router\",protocol=\"snmp\"} 1\n"));
         assert!(text.contains("ispmonitor_target_up{target=\"down-router\",protocol=\"snmp\"} 0\n"));
         assert!(text.contains(
@@ -391,13 +426,24 @@ mod tests {
         assert!(text.contains("ispmonitor_target_last_success_timestamp_seconds{target=\"up-router\",protocol=\"snmp\"} 1700000000\n"));
         assert!(text.contains("ispmonitor_routers_total{status=\"online\"} 1\n"));
         assert!(text.contains("ispmonitor_routers_total{status=\"offline\"} 1\n"));
-        assert_eq!(text.matches("# TYPE ispmonitor_snmp_uptime_seconds gauge").count(), 1);
+        assert_eq!(
+            text.matches("# TYPE ispmonitor_snmp_uptime_seconds gauge")
+                .count(),
+            1
+        );
     }
 
     #[test]
     fn probe_exposition_has_no_self_metrics() {
-        let ok = PollOutcome { result: Ok(()), families: vec![uptime(5)] };
-        let text = render_probe(Format::OpenMetrics, "10.0.0.9", &[(Protocol::Snmp, record(ok))]);
+        let ok = PollOutcome {
+            result: Ok(()),
+            families: vec![uptime(5)],
+        };
+        let text = render_probe(
+            Format::OpenMetrics,
+            "10.0.0.9",
+            &[(Protocol::Snmp, record(ok))],
+        );
         assert!(text.contains("ispmonitor_snmp_uptime_seconds{target=\"10.0.0.9\"} 5\n"));
         assert!(!text.contains("ispmonitor_build_info"));
         assert!(!text.contains("ispmonitor_polls_total"));

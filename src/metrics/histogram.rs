@@ -29,7 +29,11 @@ impl Histogram {
 
     /// (upper bound, cumulative count) pairs, ending with +Inf.
     pub fn cumulative(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        let bounds = self.bounds.iter().copied().chain(std::iter::once(f64::INFINITY));
+        let bounds = self
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY));
         bounds.zip(self.counts.iter().scan(0u64, |acc, c| {
             *acc += c;
             Some(*acc)

@@ -112,14 +112,23 @@ impl PollerMetrics {
     }
 
     pub fn errors_snapshot(&self) -> BTreeMap<(Protocol, FailureReason), u64> {
-        self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn lag_snapshot(&self) -> BTreeMap<Protocol, Histogram> {
-        self.schedule_lag.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.schedule_lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn skipped_snapshot(&self) -> BTreeMap<Protocol, u64> {
-        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.skipped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

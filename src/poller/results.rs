@@ -19,6 +19,14 @@ pub struct TargetResults {
     pub records: BTreeMap<Protocol, Option<Arc<PollRecord>>>,
 }
 
+/// Which (target, protocol) a finished poll belongs to, and the scheduling that ran it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordKey<'a> {
+    pub target: &'a str,
+    pub generation: u64,
+    pub protocol: Protocol,
+}
+
 /// Latest results, keyed by target name.
 #[derive(Debug, Default)]
 pub struct Results {
@@ -51,11 +59,11 @@ impl Results {
     }
 
     /// Stores a finished poll, unless the target was removed or re-registered meanwhile.
-    pub fn record(&self, name: &str, generation: u64, protocol: Protocol, record: PollRecord) {
+    pub fn record(&self, key: RecordKey<'_>, record: PollRecord) {
         let mut targets = self.write();
-        if let Some(entry) = targets.get_mut(name) {
-            if entry.generation == generation {
-                entry.records.insert(protocol, Some(Arc::new(record)));
+        if let Some(entry) = targets.get_mut(key.target) {
+            if entry.generation == key.generation {
+                entry.records.insert(key.protocol, Some(Arc::new(record)));
             }
         }
     }

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::job::{protocol_pollers, PollerFactory, TargetPoller};
 use super::outcome::{FailureReason, PollOutcome, PollRecord, Protocol};
-use super::results::Results;
+use super::results::{RecordKey, Results};
 use crate::config::{Config, Global, Target};
 use crate::metrics::PollerMetrics;
 
@@ -88,8 +88,11 @@ impl Scheduler {
         }
         self.global = Some(config.global.clone());
         let mut summary = ApplySummary::default();
-        let wanted: HashMap<&str, &Arc<Target>> =
-            config.targets.iter().map(|t| (t.name.as_str(), t)).collect();
+        let wanted: HashMap<&str, &Arc<Target>> = config
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
         self.scheduled.retain(|name, s| {
             let keep = wanted.contains_key(name.as_str());
             if !keep {
@@ -124,11 +127,7 @@ impl Scheduler {
     /// Cancels every task (in-flight polls are dropped) and waits briefly for them to end.
     pub async fn shutdown(&mut self) {
         self.shutdown.cancel();
-        let handles: Vec<_> = self
-            .scheduled
-            .drain()
-            .flat_map(|(_, s)| s.tasks)
-            .collect();
+        let handles: Vec<_> = self.scheduled.drain().flat_map(|(_, s)| s.tasks).collect();
         let all = futures_join_all(handles);
         if tokio::time::timeout(SHUTDOWN_WAIT, all).await.is_err() {
             tracing::warn!("some polling tasks did not stop within {SHUTDOWN_WAIT:?}");
@@ -141,7 +140,8 @@ impl Scheduler {
         } else if size < self.global_limit_size {
             // Permits in use are forgotten as they come back; meanwhile a few more polls may
             // run than the new limit allows.
-            self.global_limit.forget_permits(self.global_limit_size - size);
+            self.global_limit
+                .forget_permits(self.global_limit_size - size);
         }
         self.global_limit_size = size;
     }
@@ -344,7 +344,8 @@ impl PollTask {
 
     fn record(&self, outcome: PollOutcome, took: Duration) {
         let now = SystemTime::now();
-        self.metrics.poll_finished(self.protocol, outcome.result, took);
+        self.metrics
+            .poll_finished(self.protocol, outcome.result, took);
         let last_success = match outcome.result {
             Ok(()) => Some(now),
             Err(_) => self.results.last_success(&self.target.name, self.protocol),
@@ -355,12 +356,20 @@ impl PollTask {
             duration: took,
             last_success,
         };
-        let name = &self.target.name;
-        self.results.record(name, self.generation, self.protocol, record);
+        let key = RecordKey {
+            target: &self.target.name,
+            generation: self.generation,
+            protocol: self.protocol,
+        };
+        self.results.record(key, record);
     }
 
     /// Logs state changes once (up -> down, down -> up), not every failed poll.
-    fn log_transition(&self, before: Option<Result<(), FailureReason>>, now: Result<(), FailureReason>) {
+    fn log_transition(
+        &self,
+        before: Option<Result<(), FailureReason>>,
+        now: Result<(), FailureReason>,
+    ) {
         let target = &self.target.name;
         let protocol = self.protocol.as_str();
         match (before, now) {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{Config, Global, Module, ModuleKind, SnmpGlobal, SnmpModule, Target, TargetKind, Web};
+use crate::config::{
+    Config, Global, Module, ModuleKind, SnmpGlobal, SnmpModule, Target, TargetKind, Web,
+};
 use crate::poller::job::{PollFuture, PollerFactory, TargetPoller};
 use crate::poller::outcome::PollOutcome;
 
@@ -31,7 +33,12 @@ struct Log {
 
 impl Log {
     fn starts(&self, name: &str) -> Vec<Instant> {
-        self.starts.lock().unwrap().get(name).cloned().unwrap_or_default()
+        self.starts
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -47,7 +54,13 @@ struct ActiveGuard(Arc<Log>, String);
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
-        *self.0.active_per_target.lock().unwrap().get_mut(&self.1).unwrap() -= 1;
+        *self
+            .0
+            .active_per_target
+            .lock()
+            .unwrap()
+            .get_mut(&self.1)
+            .unwrap() -= 1;
     }
 }
 
@@ -55,7 +68,12 @@ impl TargetPoller for Scripted {
     fn poll(&mut self) -> PollFuture<'_> {
         Box::pin(async move {
             let log = self.log.clone();
-            log.starts.lock().unwrap().entry(self.name.clone()).or_default().push(Instant::now());
+            log.starts
+                .lock()
+                .unwrap()
+                .entry(self.name.clone())
+                .or_default()
+                .push(Instant::now());
             let now_active = log.active.fetch_add(1, Ordering::SeqCst) + 1;
             log.peak.fetch_max(now_active, Ordering::SeqCst);
             {
@@ -71,7 +89,10 @@ impl TargetPoller for Scripted {
                 Behaviour::Takes(d) => tokio::time::sleep(d).await,
                 Behaviour::Hangs => std::future::pending::<()>().await,
             }
-            PollOutcome { result: Ok(()), families: Vec::new() }
+            PollOutcome {
+                result: Ok(()),
+                families: Vec::new(),
+            }
         })
     }
 }
@@ -92,12 +113,20 @@ fn global(max_concurrent_polls: usize) -> Global {
         timeout: Duration::from_millis(800),
         max_concurrent_polls,
         max_concurrent_per_target: 1,
-        snmp: SnmpGlobal { max_repetitions: 25, retries: 0, max_oids_per_get: 32, wrap_large_counters: true },
+        snmp: SnmpGlobal {
+            max_repetitions: 25,
+            retries: 0,
+            max_oids_per_get: 32,
+            wrap_large_counters: true,
+        },
     }
 }
 
 fn target(name: &str, interval_ms: u64) -> Arc<Target> {
-    let module = Arc::new(Module { name: "system".into(), kind: ModuleKind::Snmp(SnmpModule::System) });
+    let module = Arc::new(Module {
+        name: "system".into(),
+        kind: ModuleKind::Snmp(SnmpModule::System),
+    });
     Arc::new(Target {
         name: name.into(),
         address: "127.0.0.1".into(),
@@ -116,7 +145,9 @@ fn target(name: &str, interval_ms: u64) -> Arc<Target> {
 fn config(max_concurrent_polls: usize, targets: Vec<Arc<Target>>) -> Config {
     Config {
         global: global(max_concurrent_polls),
-        web: Web { listen_addresses: vec![] },
+        web: Web {
+            listen_addresses: vec![],
+        },
         credentials: BTreeMap::new(),
         modules: BTreeMap::new(),
         targets,
@@ -132,11 +163,20 @@ struct Harness {
 
 fn harness(behaviours: &[(&str, Behaviour)]) -> Harness {
     let log = Arc::new(Log::default());
-    let map = behaviours.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+    let map = behaviours
+        .iter()
+        .map(|(n, b)| (n.to_string(), *b))
+        .collect();
     let results = Arc::new(Results::new());
     let metrics = Arc::new(PollerMetrics::default());
-    let scheduler = Scheduler::with_factory(results.clone(), metrics.clone(), factory(log.clone(), map));
-    Harness { scheduler, results, metrics, log }
+    let scheduler =
+        Scheduler::with_factory(results.clone(), metrics.clone(), factory(log.clone(), map));
+    Harness {
+        scheduler,
+        results,
+        metrics,
+        log,
+    }
 }
 
 fn gaps(starts: &[Instant]) -> Vec<Duration> {
@@ -151,7 +191,11 @@ async fn polls_at_a_fixed_rate_without_drift() {
     let starts = h.log.starts("r1");
     assert!(starts.len() >= 9, "{} polls in 10.5 s", starts.len());
     // Each start is exactly one interval after the previous plan, whatever the poll took.
-    assert!(gaps(&starts).iter().all(|g| *g == Duration::from_secs(1)), "{:?}", gaps(&starts));
+    assert!(
+        gaps(&starts).iter().all(|g| *g == Duration::from_secs(1)),
+        "{:?}",
+        gaps(&starts)
+    );
     h.scheduler.shutdown().await;
 }
 
@@ -162,11 +206,21 @@ async fn a_hanging_poll_is_abandoned_and_never_overlaps() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let starts = h.log.starts("dead");
     assert!(starts.len() >= 4, "{} polls", starts.len());
-    assert_eq!(h.log.peak_per_target.lock().unwrap()["dead"], 1, "polls of one target overlapped");
+    assert_eq!(
+        h.log.peak_per_target.lock().unwrap()["dead"],
+        1,
+        "polls of one target overlapped"
+    );
     // Abandoned after timeout + grace (1.3 s), so the 1 s slot in between is skipped, not queued.
-    assert!(gaps(&starts).iter().all(|g| *g == Duration::from_secs(2)), "{:?}", gaps(&starts));
+    assert!(
+        gaps(&starts).iter().all(|g| *g == Duration::from_secs(2)),
+        "{:?}",
+        gaps(&starts)
+    );
     let snapshot = h.results.snapshot();
-    let record = snapshot[0].records[&Protocol::Snmp].as_ref().expect("recorded");
+    let record = snapshot[0].records[&Protocol::Snmp]
+        .as_ref()
+        .expect("recorded");
     assert_eq!(record.outcome.result, Err(FailureReason::Timeout));
     assert!(h.metrics.skipped_snapshot()[&Protocol::Snmp] >= 3);
     h.scheduler.shutdown().await;
@@ -178,7 +232,10 @@ async fn a_dead_device_never_delays_the_others() {
         ("dead", Behaviour::Hangs),
         ("fast", Behaviour::Takes(Duration::from_millis(10))),
     ]);
-    h.scheduler.apply(&config(10, vec![target("dead", 1000), target("fast", 1000)]));
+    h.scheduler.apply(&config(
+        10,
+        vec![target("dead", 1000), target("fast", 1000)],
+    ));
     tokio::time::sleep(Duration::from_millis(10_500)).await;
     let fast = h.log.starts("fast");
     assert!(fast.len() >= 9, "fast target polled {} times", fast.len());
@@ -189,15 +246,24 @@ async fn a_dead_device_never_delays_the_others() {
 #[tokio::test(start_paused = true)]
 async fn the_global_limit_caps_concurrent_polls() {
     let names: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
-    let behaviours: Vec<(&str, Behaviour)> =
-        names.iter().map(|n| (n.as_str(), Behaviour::Takes(Duration::from_millis(400)))).collect();
+    let behaviours: Vec<(&str, Behaviour)> = names
+        .iter()
+        .map(|n| (n.as_str(), Behaviour::Takes(Duration::from_millis(400))))
+        .collect();
     let mut h = harness(&behaviours);
     let targets = names.iter().map(|n| target(n, 1000)).collect();
     h.scheduler.apply(&config(2, targets));
     tokio::time::sleep(Duration::from_secs(10)).await;
     assert_eq!(h.log.peak.load(Ordering::SeqCst), 2);
     // 6 x 0.4 s of work per second on 2 slots does not fit: the overflow is skipped and counted.
-    assert!(h.metrics.skipped_snapshot().get(&Protocol::Snmp).copied().unwrap_or(0) > 0);
+    assert!(
+        h.metrics
+            .skipped_snapshot()
+            .get(&Protocol::Snmp)
+            .copied()
+            .unwrap_or(0)
+            > 0
+    );
     h.scheduler.shutdown().await;
     assert_eq!(h.metrics.active(Protocol::Snmp), 0);
     assert_eq!(h.metrics.queued(Protocol::Snmp), 0);
@@ -207,23 +273,65 @@ async fn the_global_limit_caps_concurrent_polls() {
 async fn apply_touches_only_what_changed() {
     let fast = Behaviour::Takes(Duration::from_millis(10));
     let mut h = harness(&[("a", fast), ("b", fast), ("c", fast)]);
-    let first = h.scheduler.apply(&config(10, vec![target("a", 1000), target("b", 1000)]));
-    assert_eq!(first, ApplySummary { added: 2, changed: 0, removed: 0, unchanged: 0 });
+    let first = h
+        .scheduler
+        .apply(&config(10, vec![target("a", 1000), target("b", 1000)]));
+    assert_eq!(
+        first,
+        ApplySummary {
+            added: 2,
+            changed: 0,
+            removed: 0,
+            unchanged: 0
+        }
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     let b_polls_before = h.log.starts("b").len();
 
-    let second = h.scheduler.apply(&config(10, vec![target("b", 1000), target("c", 500)]));
-    assert_eq!(second, ApplySummary { added: 1, changed: 0, removed: 1, unchanged: 1 });
-    let names: Vec<String> = h.results.snapshot().iter().map(|t| t.target.name.clone()).collect();
-    assert_eq!(names, vec!["b", "c"], "removed target's results are gone at once");
+    let second = h
+        .scheduler
+        .apply(&config(10, vec![target("b", 1000), target("c", 500)]));
+    assert_eq!(
+        second,
+        ApplySummary {
+            added: 1,
+            changed: 0,
+            removed: 1,
+            unchanged: 1
+        }
+    );
+    let names: Vec<String> = h
+        .results
+        .snapshot()
+        .iter()
+        .map(|t| t.target.name.clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["b", "c"],
+        "removed target's results are gone at once"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(h.log.starts("b").len() >= b_polls_before + 2, "unchanged target kept polling");
+    assert!(
+        h.log.starts("b").len() >= b_polls_before + 2,
+        "unchanged target kept polling"
+    );
     let a_polls = h.log.starts("a").len();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(h.log.starts("a").len(), a_polls, "removed target stopped");
 
-    let third = h.scheduler.apply(&config(10, vec![target("b", 2000), target("c", 500)]));
-    assert_eq!(third, ApplySummary { added: 0, changed: 1, removed: 0, unchanged: 1 });
+    let third = h
+        .scheduler
+        .apply(&config(10, vec![target("b", 2000), target("c", 500)]));
+    assert_eq!(
+        third,
+        ApplySummary {
+            added: 0,
+            changed: 1,
+            removed: 0,
+            unchanged: 1
+        }
+    );
     assert_eq!(h.scheduler.target_count(), 2);
     h.scheduler.shutdown().await;
 }

@@ -23,12 +23,18 @@ pub async fn ready(State(state): State<WebState>) -> Response {
     } else if l.shutting_down() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: config or schedule not started yet\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: config or schedule not started yet\n",
+        )
+            .into_response()
     }
 }
 
 fn unix_seconds(t: Option<SystemTime>) -> Option<f64> {
-    t?.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+    t?.duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs_f64())
 }
 
 /// Every check explained, as JSON. The status code follows readiness.
@@ -62,7 +68,11 @@ pub async fn health(State(state): State<WebState>) -> Response {
         (true, true) => "degraded",
         (true, false) => "ok",
     };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(json!({"status": status, "checks": checks}))).into_response()
 }
 

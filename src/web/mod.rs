@@ -37,7 +37,10 @@ pub struct WebState {
 
 impl WebState {
     pub fn current_config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -62,12 +65,18 @@ async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response 
     // Encoding 10k targets takes a while: keep it off the async worker threads.
     let metrics = state.metrics.clone();
     let facts = state.facts;
-    let body = tokio::task::spawn_blocking(move || render_metrics(format, &targets, &metrics, facts)).await;
+    let body =
+        tokio::task::spawn_blocking(move || render_metrics(format, &targets, &metrics, facts))
+            .await;
     match body {
         Ok(body) => exposition(format, body, &headers),
         Err(e) => {
             tracing::error!("rendering /metrics failed: {e}");
-            (StatusCode::INTERNAL_SERVER_ERROR, "rendering metrics failed\n").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering metrics failed\n",
+            )
+                .into_response()
         }
     }
 }
@@ -80,14 +89,20 @@ pub(crate) fn exposition(format: Format, body: String, request: &HeaderMap) -> R
             let headers = [
                 (header::CONTENT_TYPE, content_type),
                 (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                (header::VARY, HeaderValue::from_static("Accept, Accept-Encoding")),
+                (
+                    header::VARY,
+                    HeaderValue::from_static("Accept, Accept-Encoding"),
+                ),
             ];
             return (headers, Body::from(packed)).into_response();
         }
     }
     let headers = [
         (header::CONTENT_TYPE, content_type),
-        (header::VARY, HeaderValue::from_static("Accept, Accept-Encoding")),
+        (
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        ),
     ];
     (headers, body).into_response()
 }
@@ -103,7 +118,9 @@ async fn reload(State(state): State<WebState>) -> Response {
     }
     match answer.await {
         Ok(Ok(summary)) => (StatusCode::OK, format!("{summary}\n")).into_response(),
-        Ok(Err(errors)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{errors}\n")).into_response(),
+        Ok(Err(errors)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{errors}\n")).into_response()
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }

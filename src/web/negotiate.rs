@@ -53,7 +53,10 @@ pub fn wants_gzip(accept_encoding: Option<&str>) -> bool {
 
 /// Compresses a body with gzip. Fast level: the scrape is on the clock, the network is not.
 pub fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
     enc.write_all(body)?;
     enc.finish()
 }
@@ -97,7 +100,8 @@ mod tests {
         let packed = gzip(&body).unwrap();
         assert!(packed.len() < body.len());
         let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut out).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut out)
+            .unwrap();
         assert_eq!(out, body);
     }
 }

@@ -20,7 +20,8 @@ use crate::poller::outcome::{FailureReason, PollOutcome, PollRecord};
 const SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
 
 /// Prometheus tells every target how long it will wait for the answer.
-const SCRAPE_TIMEOUT_HEADER: HeaderName = HeaderName::from_static("x-prometheus-scrape-timeout-seconds");
+const SCRAPE_TIMEOUT_HEADER: HeaderName =
+    HeaderName::from_static("x-prometheus-scrape-timeout-seconds");
 
 /// The query parameters of a probe; `module` may repeat or hold a comma-separated list.
 #[derive(Debug, Default)]
@@ -36,7 +37,11 @@ fn parse_query(raw: Option<&str>) -> ProbeQuery {
         match &*key {
             "target" => q.target.push(value.into_owned()),
             "module" => q.modules.extend(
-                value.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from),
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(String::from),
             ),
             "credential" | "auth" => q.credential = Some(value.into_owned()),
             _ => {}
@@ -49,7 +54,11 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
 }
 
-pub async fn probe(State(state): State<WebState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+pub async fn probe(
+    State(state): State<WebState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = parse_query(raw.as_deref());
     let config = state.current_config();
     let target = match probe_target(&config, &query) {
@@ -64,7 +73,11 @@ pub async fn probe(State(state): State<WebState>, RawQuery(raw): RawQuery, heade
         records.push((protocol, record));
     }
     let format = negotiate::choose_format(header_str(&headers, axum::http::header::ACCEPT));
-    exposition(format, render_probe(format, &target.name, &records), &headers)
+    exposition(
+        format,
+        render_probe(format, &target.name, &records),
+        &headers,
+    )
 }
 
 /// The probe's timeout: the target's own, shortened to fit Prometheus' scrape timeout.
@@ -74,7 +87,10 @@ fn probe_timeout(own: Duration, scrape_timeout_header: Option<&str>) -> Duration
         .filter(|s| s.is_finite() && *s > 0.0)
         .map(Duration::from_secs_f64);
     match scrape {
-        Some(s) => own.min(s.saturating_sub(SCRAPE_TIMEOUT_MARGIN).max(Duration::from_millis(100))),
+        Some(s) => own.min(
+            s.saturating_sub(SCRAPE_TIMEOUT_MARGIN)
+                .max(Duration::from_millis(100)),
+        ),
         None => own,
     }
 }
@@ -93,14 +109,19 @@ fn probe_target(config: &Config, query: &ProbeQuery) -> Result<Target, String> {
         .find(|t| &t.name == name)
         .or_else(|| config.targets.iter().find(|t| &t.address == name));
     let mut target = match known {
-        Some(t) => Target { name: name.clone(), ..(**t).clone() },
+        Some(t) => Target {
+            name: name.clone(),
+            ..(**t).clone()
+        },
         None => ad_hoc_target(config, name)?,
     };
     if !query.modules.is_empty() {
         target.modules = resolve_modules(config, &query.modules)?;
     }
     if target.modules.is_empty() {
-        return Err(format!("parameter \"module\" is required for \"{name}\" (it is not in the inventory)"));
+        return Err(format!(
+            "parameter \"module\" is required for \"{name}\" (it is not in the inventory)"
+        ));
     }
     if let Some(cred) = &query.credential {
         let found = config.credentials.get(cred);
@@ -109,7 +130,9 @@ fn probe_target(config: &Config, query: &ProbeQuery) -> Result<Target, String> {
         target.credential_name = Some(cred.clone());
     }
     if target.credential.is_none() {
-        return Err(format!("parameter \"credential\" is required for \"{name}\" (it is not in the inventory)"));
+        return Err(format!(
+            "parameter \"credential\" is required for \"{name}\" (it is not in the inventory)"
+        ));
     }
     Ok(target)
 }
@@ -134,11 +157,21 @@ fn ad_hoc_target(config: &Config, address: &str) -> Result<Target, String> {
 fn resolve_modules(config: &Config, names: &[String]) -> Result<Vec<Arc<Module>>, String> {
     names
         .iter()
-        .map(|n| config.modules.get(n).cloned().ok_or_else(|| format!("unknown module \"{n}\"")))
+        .map(|n| {
+            config
+                .modules
+                .get(n)
+                .cloned()
+                .ok_or_else(|| format!("unknown module \"{n}\""))
+        })
         .collect()
 }
 
-async fn poll_once(target: &Arc<Target>, protocol: crate::poller::Protocol, config: &Config) -> PollRecord {
+async fn poll_once(
+    target: &Arc<Target>,
+    protocol: crate::poller::Protocol,
+    config: &Config,
+) -> PollRecord {
     let started = Instant::now();
     let outcome = match new_poller(target, protocol, &config.global) {
         Ok(mut poller) => {
@@ -155,7 +188,12 @@ async fn poll_once(target: &Arc<Target>, protocol: crate::poller::Protocol, conf
     };
     let now = SystemTime::now();
     let last_success = outcome.result.is_ok().then_some(now);
-    PollRecord { outcome, finished_at: now, duration: started.elapsed(), last_success }
+    PollRecord {
+        outcome,
+        finished_at: now,
+        duration: started.elapsed(),
+        last_success,
+    }
 }
 
 #[cfg(test)]
@@ -164,7 +202,9 @@ mod tests {
 
     #[test]
     fn modules_may_repeat_or_be_comma_separated() {
-        let q = parse_query(Some("target=10.0.0.1&module=system,if_mib&module=bgp4&credential=c"));
+        let q = parse_query(Some(
+            "target=10.0.0.1&module=system,if_mib&module=bgp4&credential=c",
+        ));
         assert_eq!(q.target, vec!["10.0.0.1"]);
         assert_eq!(q.modules, vec!["system", "if_mib", "bgp4"]);
         assert_eq!(q.credential.as_deref(), Some("c"));

@@ -42,7 +42,11 @@ impl Ispmonitor {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start ispmonitor");
-        let mut me = Ispmonitor { child, addr, log_dir };
+        let mut me = Ispmonitor {
+            child,
+            addr,
+            log_dir,
+        };
         me.wait_ready();
         me
     }
@@ -56,7 +60,10 @@ impl Ispmonitor {
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("ispmonitor exited early with {status}: {}", self.stderr_now());
+                panic!(
+                    "ispmonitor exited early with {status}: {}",
+                    self.stderr_now()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -72,7 +79,12 @@ impl Ispmonitor {
     }
 
     /// Polls `/metrics` until `pred` holds, or panics with the last exposition.
-    pub fn wait_for_metrics(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for_metrics(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         while Instant::now() < deadline {
@@ -101,7 +113,10 @@ impl Ispmonitor {
                 let stderr = self.stderr_now();
                 return (status.code(), stderr);
             }
-            assert!(Instant::now() < deadline, "ispmonitor did not exit within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "ispmonitor did not exit within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
