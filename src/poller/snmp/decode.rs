@@ -1,0 +1,213 @@
+//! Pure building blocks for turning fetched SNMP values into samples: tables, families, labels.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::value::{oid_to_string, Oid, SnmpValue};
+use super::walk::ColumnRows;
+use crate::poller::outcome::{FamilyDesc, FamilySamples, MetricType, Sample, Value};
+
+/// What decoding one module produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    /// Families with at least one sample.
+    pub families: Vec<FamilySamples>,
+    /// Values that were present but of a type that cannot be the wanted number or label.
+    pub skipped: usize,
+}
+
+impl Decoded {
+    pub fn sample_count(&self) -> usize {
+        self.families.iter().map(|f| f.samples.len()).sum()
+    }
+
+    /// Adds a finished family, dropping it when it has no samples (an empty table is not an
+    /// error, and an empty family carries nothing).
+    pub fn push(&mut self, family: FamilyBuilder) {
+        let family = family.finish();
+        if !family.samples.is_empty() {
+            self.families.push(family);
+        }
+    }
+
+    pub fn extend(&mut self, other: Decoded) {
+        self.families.extend(other.families);
+        self.skipped += other.skipped;
+    }
+}
+
+/// Collects the samples of one family.
+#[derive(Debug, Clone)]
+pub struct FamilyBuilder {
+    desc: Arc<FamilyDesc>,
+    label_names: Vec<Arc<str>>,
+    samples: Vec<Sample>,
+}
+
+impl FamilyBuilder {
+    pub fn new(desc: Arc<FamilyDesc>, label_names: &[&str]) -> Self {
+        FamilyBuilder {
+            desc,
+            label_names: label_names.iter().map(|&name| Arc::from(name)).collect(),
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn gauge(name: &str, help: &str, label_names: &[&str]) -> Self {
+        Self::new(FamilyDesc::new(name, help, MetricType::Gauge), label_names)
+    }
+
+    pub fn counter(name: &str, help: &str, label_names: &[&str]) -> Self {
+        Self::new(
+            FamilyDesc::new(name, help, MetricType::Counter),
+            label_names,
+        )
+    }
+
+    /// Adds one sample; `label_values` follow the order of the label names.
+    pub fn push(&mut self, label_values: Vec<String>, value: Value) {
+        let labels = self.label_names.iter().cloned().zip(label_values).collect();
+        self.samples.push(Sample { labels, value });
+    }
+
+    pub fn finish(self) -> FamilySamples {
+        FamilySamples {
+            desc: self.desc,
+            samples: self.samples,
+        }
+    }
+}
+
+/// A walked table: columns (by column number) of rows (by index).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    columns: BTreeMap<u32, ColumnRows>,
+}
+
+impl Table {
+    /// The OIDs to walk for some columns of a table entry (`...Entry` OID + column number).
+    pub fn column_oids(entry: &[u32], columns: &[u32]) -> Vec<Oid> {
+        columns
+            .iter()
+            .map(|&column| {
+                let mut oid = entry.to_vec();
+                oid.push(column);
+                oid
+            })
+            .collect()
+    }
+
+    /// Builds a table from the rows of walked columns, given in the same order.
+    pub fn from_columns(columns: &[u32], rows: Vec<ColumnRows>) -> Table {
+        Table {
+            columns: columns.iter().copied().zip(rows).collect(),
+        }
+    }
+
+    /// Builds a table from (column, index, value) triples; handy in tests.
+    pub fn from_cells(cells: &[(u32, &[u32], SnmpValue)]) -> Table {
+        let mut table = Table::default();
+        for (column, index, value) in cells {
+            table
+                .columns
+                .entry(*column)
+                .or_default()
+                .insert(index.to_vec(), value.clone());
+        }
+        table
+    }
+
+    /// A present value (absent markers read as `None`).
+    pub fn value(&self, column: u32, index: &Oid) -> Option<&SnmpValue> {
+        self.columns
+            .get(&column)?
+            .get(index)
+            .filter(|value| !value.is_absent())
+    }
+
+    /// Every row index seen in any column.
+    pub fn indices(&self) -> BTreeSet<Oid> {
+        self.columns
+            .values()
+            .flat_map(|rows| rows.keys().cloned())
+            .collect()
+    }
+
+    /// The indices of one column.
+    pub fn column_indices(&self, column: u32) -> Vec<Oid> {
+        self.columns
+            .get(&column)
+            .map(|rows| rows.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Makes names unique per row: a name shared by several rows gets `_<index>` appended on every
+/// such row (not only the later ones), so the result does not depend on walk order; rows with
+/// a name of their own keep it unchanged.
+pub fn unique_names(names: BTreeMap<Oid, String>) -> BTreeMap<Oid, String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in names.values() {
+        *counts.entry(name.as_str()).or_default() += 1;
+    }
+    let shared: BTreeSet<String> = counts
+        .into_iter()
+        .filter(|&(_, count)| count > 1)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    names
+        .into_iter()
+        .map(|(index, name)| {
+            if shared.contains(&name) {
+                let suffixed = format!("{name}_{}", oid_to_string(&index));
+                (index, suffixed)
+            } else {
+                (index, name)
+            }
+        })
+        .collect()
+}
+
+/// A label value from a table cell, or "" when it is absent.
+pub fn label_or_empty(value: Option<&SnmpValue>) -> String {
+    value.and_then(SnmpValue::as_label).unwrap_or_default()
+}
+
+/// A non-empty text label from a cell.
+pub fn non_empty_label(value: Option<&SnmpValue>) -> Option<String> {
+    value
+        .and_then(SnmpValue::as_label)
+        .filter(|text| !text.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_names_get_their_index_appended_on_every_row() {
+        let names = BTreeMap::from([
+            (vec![1], "eth0".to_string()),
+            (vec![2], "eth0".to_string()),
+            (vec![3], "lo".to_string()),
+        ]);
+        let unique = unique_names(names);
+        assert_eq!(unique[&vec![1]], "eth0_1");
+        assert_eq!(unique[&vec![2]], "eth0_2");
+        assert_eq!(unique[&vec![3]], "lo");
+    }
+
+    #[test]
+    fn empty_families_are_dropped() {
+        let mut decoded = Decoded::default();
+        decoded.push(FamilyBuilder::gauge("ispmonitor_x", "x", &[]));
+        assert!(decoded.families.is_empty());
+    }
+
+    #[test]
+    fn absent_cells_read_as_none() {
+        let table = Table::from_cells(&[(1, &[5], SnmpValue::Absent)]);
+        assert_eq!(table.value(1, &vec![5]), None);
+        assert_eq!(table.indices().len(), 1);
+    }
+}

@@ -1,0 +1,354 @@
+//! A resilient wrapper around snmp2's `AsyncSession`: timeouts, retries, and rebuilds after any
+//! timeout or request-id mismatch so a late reply can never desynchronise the session.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use snmp2::v3;
+use snmp2::AsyncSession;
+use tokio::time::Instant;
+
+use super::error::SnmpError;
+use super::value::{oid_from_snmp2, oid_to_snmp2, Oid, SnmpValue, Varbind};
+use crate::config::{
+    AuthProtocol, KeyExtension, PrivProtocol, SecurityLevel, SnmpCredential, SnmpV3Credential,
+};
+
+/// The SNMP port used when the target's address names none.
+pub const DEFAULT_PORT: u16 = 161;
+
+/// How many times in a row one request may be re-sent because the agent resynchronised our v3
+/// engine boots/time (`AuthUpdated`). Two are normal after discovery; more means a loop.
+const MAX_ENGINE_RESYNCS: u32 = 4;
+
+/// The SNMP version a session speaks; v1 has no GETBULK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnmpVersion {
+    V1,
+    V2c,
+    V3,
+}
+
+/// One SNMP request.
+#[derive(Debug, Clone, Copy)]
+pub enum Request<'a> {
+    Get(&'a [Oid]),
+    GetNext(&'a Oid),
+    GetBulk {
+        oids: &'a [Oid],
+        max_repetitions: u32,
+    },
+}
+
+/// A response, copied out of the session's receive buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub error_status: u32,
+    /// 1-based index of the varbind the error concerns (0: none).
+    pub error_index: u32,
+    pub varbinds: Vec<Varbind>,
+}
+
+/// Where and how to reach one agent, and how patient to be.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub host: String,
+    pub port: Option<u16>,
+    pub credential: SnmpCredential,
+    /// Retries of one request after a timeout or desync, within the poll deadline.
+    pub retries: u32,
+    /// Time allowed for one attempt (the poll timeout shared among the attempts).
+    pub attempt_timeout: Duration,
+}
+
+/// A session to one agent that survives between polls and rebuilds itself when needed.
+pub struct Session {
+    settings: SessionSettings,
+    /// The end of the current poll: no attempt runs past it.
+    deadline: Instant,
+    live: Option<AsyncSession>,
+}
+
+/// What to do after one attempt.
+enum Step {
+    Done(Response),
+    /// v3 engine boots/time were updated: send the same request again at once.
+    ResendNow,
+    /// The session may be out of step (timeout, mismatched reply): rebuild, then retry.
+    Rebuild(SnmpError),
+    Fail(SnmpError),
+}
+
+/// An attempt's failure before classification.
+enum AttemptError {
+    Setup(SnmpError),
+    Snmp(snmp2::Error),
+}
+
+impl Session {
+    pub fn new(settings: SessionSettings) -> Self {
+        Session {
+            settings,
+            deadline: Instant::now(),
+            live: None,
+        }
+    }
+
+    pub fn version(&self) -> SnmpVersion {
+        match self.settings.credential {
+            SnmpCredential::V1 { .. } => SnmpVersion::V1,
+            SnmpCredential::V2c { .. } => SnmpVersion::V2c,
+            SnmpCredential::V3(_) => SnmpVersion::V3,
+        }
+    }
+
+    /// Sets the end of the poll that the following requests belong to.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// Drops the live session: the next request builds a new socket (and, for v3, runs a new
+    /// engine discovery), so a late reply to an abandoned request can never be read.
+    pub fn discard(&mut self) {
+        self.live = None;
+    }
+
+    /// Sends one request with timeouts and retries, within the poll deadline.
+    pub async fn request(&mut self, request: Request<'_>) -> Result<Response, SnmpError> {
+        let mut failed_attempts = 0;
+        let mut resyncs = 0;
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                self.discard();
+                return Err(SnmpError::Timeout);
+            }
+            let attempt_deadline = (now + self.settings.attempt_timeout).min(self.deadline);
+            let attempt = tokio::time::timeout_at(attempt_deadline, self.attempt(request)).await;
+            let step = match attempt {
+                Err(_elapsed) => Step::Rebuild(SnmpError::Timeout),
+                Ok(result) => self.classify(result),
+            };
+            match step {
+                Step::Done(response) => return Ok(response),
+                Step::ResendNow => {
+                    resyncs += 1;
+                    if resyncs > MAX_ENGINE_RESYNCS {
+                        self.discard();
+                        return Err(SnmpError::Auth("engine time never settles".into()));
+                    }
+                }
+                Step::Rebuild(error) => {
+                    self.discard();
+                    failed_attempts += 1;
+                    tracing::debug!(%error, attempt = failed_attempts, "snmp request failed, rebuilding session");
+                    if failed_attempts > self.settings.retries {
+                        return Err(error);
+                    }
+                }
+                Step::Fail(error) => {
+                    self.discard();
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// One attempt: build the session if needed, send, and copy the reply out.
+    async fn attempt(&mut self, request: Request<'_>) -> Result<Response, AttemptError> {
+        if self.live.is_none() {
+            let session = connect(&self.settings).await?;
+            self.live = Some(session);
+        }
+        let Some(session) = self.live.as_mut() else {
+            // Invariant: set just above.
+            return Err(AttemptError::Setup(SnmpError::Protocol(
+                "no session".into(),
+            )));
+        };
+        send(session, request).await
+    }
+
+    fn classify(&self, result: Result<Response, AttemptError>) -> Step {
+        match result {
+            Ok(response) => Step::Done(response),
+            Err(AttemptError::Setup(error)) => Step::Fail(error),
+            Err(AttemptError::Snmp(error)) => classify_snmp_error(error, self.version()),
+        }
+    }
+}
+
+/// Maps an snmp2 error to what the request loop does next.
+fn classify_snmp_error(error: snmp2::Error, version: SnmpVersion) -> Step {
+    use snmp2::Error as E;
+    match error {
+        E::AuthUpdated => Step::ResendNow,
+        E::RequestIdMismatch => Step::Rebuild(SnmpError::Protocol("request id mismatch".into())),
+        E::AuthFailure(v3::AuthErrorKind::EngineBootsMismatch)
+        | E::AuthFailure(v3::AuthErrorKind::EngineTimeMismatch) => {
+            Step::Rebuild(SnmpError::Auth("engine boots/time out of window".into()))
+        }
+        E::AuthFailure(kind) => Step::Fail(SnmpError::Auth(kind.to_string())),
+        E::Crypto(_) => Step::Fail(SnmpError::Auth("cryptographic failure".into())),
+        // A connected UDP socket reports ICMP port/host unreachable as a receive error.
+        E::Receive | E::Send => Step::Fail(SnmpError::Network(error.to_string())),
+        // For v3 a Report PDU (usmStats: unknown user, unsupported security level...) fails the
+        // response-type check: the agent is refusing our security parameters.
+        E::AsnWrongType if version == SnmpVersion::V3 => {
+            Step::Fail(SnmpError::Auth("agent answered with a report".into()))
+        }
+        other => Step::Fail(SnmpError::Protocol(other.to_string())),
+    }
+}
+
+/// Resolves the target without blocking the runtime.
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, SnmpError> {
+    let mut addresses = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|error| {
+            tracing::debug!(%error, host, "snmp target does not resolve");
+            SnmpError::Resolve
+        })?;
+    addresses.next().ok_or(SnmpError::Resolve)
+}
+
+/// Request ids start at a random point so a rebuilt session does not reuse recent ids.
+fn starting_request_id() -> i32 {
+    i32::try_from(rand::random::<u32>() >> 1).unwrap_or(1)
+}
+
+async fn connect(settings: &SessionSettings) -> Result<AsyncSession, AttemptError> {
+    let address = resolve(&settings.host, settings.port.unwrap_or(DEFAULT_PORT))
+        .await
+        .map_err(AttemptError::Setup)?;
+    let request_id = starting_request_id();
+    let socket_error = |error: std::io::Error| {
+        AttemptError::Setup(SnmpError::Network(format!("socket: {}", error.kind())))
+    };
+    match &settings.credential {
+        SnmpCredential::V1 { community } => {
+            AsyncSession::new_v1(address, community.expose().as_bytes(), request_id)
+                .await
+                .map_err(socket_error)
+        }
+        SnmpCredential::V2c { community } => {
+            AsyncSession::new_v2c(address, community.expose().as_bytes(), request_id)
+                .await
+                .map_err(socket_error)
+        }
+        SnmpCredential::V3(credential) => {
+            let mut session = AsyncSession::new_v3(address, request_id, security(credential))
+                .await
+                .map_err(socket_error)?;
+            session.init().await.map_err(AttemptError::Snmp)?;
+            Ok(session)
+        }
+    }
+}
+
+/// Translates our v3 credential into snmp2's security parameters.
+pub fn security(credential: &SnmpV3Credential) -> v3::Security {
+    let auth_password = credential
+        .auth
+        .as_ref()
+        .map(|(_, secret)| secret.expose().as_bytes())
+        .unwrap_or_default();
+    let mut security = v3::Security::new(credential.username.as_bytes(), auth_password)
+        .with_context_name(&credential.context_name)
+        .with_auth(auth_level(credential));
+    if let Some((protocol, _)) = &credential.auth {
+        security = security.with_auth_protocol(auth_protocol(*protocol));
+    }
+    if let Some(extension) = credential.key_extension {
+        security = security.with_key_extension_method(key_extension(extension));
+    }
+    security
+}
+
+fn auth_level(credential: &SnmpV3Credential) -> v3::Auth {
+    match (credential.security_level, &credential.privacy) {
+        (SecurityLevel::NoAuthNoPriv, _) => v3::Auth::NoAuthNoPriv,
+        (SecurityLevel::AuthNoPriv, _) | (SecurityLevel::AuthPriv, None) => v3::Auth::AuthNoPriv,
+        (SecurityLevel::AuthPriv, Some((protocol, secret))) => v3::Auth::AuthPriv {
+            cipher: cipher(*protocol),
+            privacy_password: secret.expose().as_bytes().to_vec(),
+        },
+    }
+}
+
+fn auth_protocol(protocol: AuthProtocol) -> v3::AuthProtocol {
+    match protocol {
+        AuthProtocol::Md5 => v3::AuthProtocol::Md5,
+        AuthProtocol::Sha1 => v3::AuthProtocol::Sha1,
+        AuthProtocol::Sha224 => v3::AuthProtocol::Sha224,
+        AuthProtocol::Sha256 => v3::AuthProtocol::Sha256,
+        AuthProtocol::Sha384 => v3::AuthProtocol::Sha384,
+        AuthProtocol::Sha512 => v3::AuthProtocol::Sha512,
+    }
+}
+
+fn cipher(protocol: PrivProtocol) -> v3::Cipher {
+    match protocol {
+        PrivProtocol::Des => v3::Cipher::Des,
+        PrivProtocol::Aes128 => v3::Cipher::Aes128,
+        PrivProtocol::Aes192 => v3::Cipher::Aes192,
+        PrivProtocol::Aes256 => v3::Cipher::Aes256,
+    }
+}
+
+fn key_extension(extension: KeyExtension) -> v3::KeyExtension {
+    match extension {
+        KeyExtension::Blumenthal => v3::KeyExtension::Blumenthal,
+        KeyExtension::Reeder => v3::KeyExtension::Reeder,
+    }
+}
+
+fn to_snmp2_oids(oids: &[Oid]) -> Result<Vec<snmp2::Oid<'static>>, AttemptError> {
+    oids.iter()
+        .map(|oid| {
+            oid_to_snmp2(oid).ok_or_else(|| {
+                AttemptError::Setup(SnmpError::Protocol("OID cannot be encoded".into()))
+            })
+        })
+        .collect()
+}
+
+/// Sends one request on a live session and copies the reply before the buffer is reused.
+async fn send(session: &mut AsyncSession, request: Request<'_>) -> Result<Response, AttemptError> {
+    let pdu = match request {
+        Request::Get(oids) => {
+            let oids = to_snmp2_oids(oids)?;
+            let refs: Vec<&snmp2::Oid<'_>> = oids.iter().collect();
+            session.get_many(&refs).await
+        }
+        Request::GetNext(oid) => {
+            let oids = to_snmp2_oids(std::slice::from_ref(oid))?;
+            let refs: Vec<&snmp2::Oid<'_>> = oids.iter().collect();
+            session.getnext(refs[0]).await
+        }
+        Request::GetBulk {
+            oids,
+            max_repetitions,
+        } => {
+            let oids = to_snmp2_oids(oids)?;
+            let refs: Vec<&snmp2::Oid<'_>> = oids.iter().collect();
+            session.getbulk(&refs, 0, max_repetitions).await
+        }
+    }
+    .map_err(AttemptError::Snmp)?;
+    copy_response(&pdu)
+}
+
+fn copy_response(pdu: &snmp2::Pdu<'_>) -> Result<Response, AttemptError> {
+    let mut varbinds = Vec::new();
+    for (name, value) in pdu.varbinds.clone() {
+        let oid = oid_from_snmp2(&name)
+            .ok_or_else(|| AttemptError::Setup(SnmpError::Protocol("OID arc above 2^32".into())))?;
+        varbinds.push((oid, SnmpValue::from_snmp2(&value)));
+    }
+    Ok(Response {
+        error_status: pdu.error_status,
+        error_index: pdu.error_index,
+        varbinds,
+    })
+}

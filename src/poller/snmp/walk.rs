@@ -1,0 +1,337 @@
+//! Fetching: GET of scalars (several per PDU) and walks of table columns (GETBULK, or GETNEXT on
+//! v1), with the pure column-walk bookkeeping kept apart from the I/O.
+
+use std::collections::BTreeMap;
+
+use super::error::SnmpError;
+use super::session::{Request, Response, Session, SnmpVersion};
+use super::value::{oid_to_string, Oid, SnmpValue, Varbind};
+
+/// A walk stops a column after this many rows: a guard against agents that never end a table.
+pub const MAX_ROWS_PER_COLUMN: usize = 100_000;
+
+/// SNMPv1 error-status noSuchName: the v1 way of saying "absent" or "end of the MIB".
+const NO_SUCH_NAME: u32 = 2;
+
+/// The rows of one walked column, keyed by the index (the OID suffix after the column).
+pub type ColumnRows = BTreeMap<Oid, SnmpValue>;
+
+/// The progress of walking one column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnWalk {
+    root: Oid,
+    last: Oid,
+    done: bool,
+    rows: ColumnRows,
+}
+
+impl ColumnWalk {
+    pub fn new(root: Oid) -> Self {
+        ColumnWalk {
+            last: root.clone(),
+            root,
+            done: false,
+            rows: BTreeMap::new(),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Where the next GETNEXT/GETBULK for this column starts.
+    pub fn cursor(&self) -> &Oid {
+        &self.last
+    }
+
+    pub fn into_rows(self) -> ColumnRows {
+        self.rows
+    }
+
+    /// Takes one varbind the agent returned for this column.
+    pub fn accept(&mut self, oid: Oid, value: SnmpValue) -> Result<(), SnmpError> {
+        if self.done {
+            return Ok(());
+        }
+        let inside = oid.len() > self.root.len() && oid.starts_with(&self.root);
+        if !inside || value.is_absent() {
+            self.done = true;
+            return Ok(());
+        }
+        if oid <= self.last {
+            // An agent bug: following it would loop forever.
+            self.done = true;
+            return Err(SnmpError::Protocol(format!(
+                "OIDs not increasing after {}",
+                oid_to_string(&self.last)
+            )));
+        }
+        self.rows.insert(oid[self.root.len()..].to_vec(), value);
+        self.last = oid;
+        if self.rows.len() >= MAX_ROWS_PER_COLUMN {
+            tracing::warn!(
+                column = oid_to_string(&self.root),
+                rows = self.rows.len(),
+                "snmp walk stopped: too many rows"
+            );
+            self.done = true;
+        }
+        Ok(())
+    }
+
+    /// A number that grows whenever the walk makes progress.
+    fn progress(&self) -> usize {
+        self.rows.len() + usize::from(self.done)
+    }
+}
+
+/// Applies a GETBULK/GETNEXT response: varbind `i` belongs to `active[i % active.len()]`
+/// (GETBULK interleaves the repeated columns row by row).
+pub fn apply_response(
+    columns: &mut [ColumnWalk],
+    active: &[usize],
+    varbinds: Vec<Varbind>,
+) -> Result<(), SnmpError> {
+    if active.is_empty() {
+        return Ok(());
+    }
+    for (position, (oid, value)) in varbinds.into_iter().enumerate() {
+        let column = active[position % active.len()];
+        if let Some(walk) = columns.get_mut(column) {
+            walk.accept(oid, value)?;
+        }
+    }
+    Ok(())
+}
+
+fn total_progress(columns: &[ColumnWalk]) -> usize {
+    columns.iter().map(ColumnWalk::progress).sum()
+}
+
+/// Walks several columns (or any subtrees) together and returns their rows in request order.
+pub async fn walk(
+    session: &mut Session,
+    roots: &[Oid],
+    max_repetitions: u32,
+) -> Result<Vec<ColumnRows>, SnmpError> {
+    let mut columns: Vec<ColumnWalk> = roots.iter().cloned().map(ColumnWalk::new).collect();
+    loop {
+        let active: Vec<usize> = (0..columns.len())
+            .filter(|&i| !columns[i].is_done())
+            .collect();
+        if active.is_empty() {
+            break;
+        }
+        let before = total_progress(&columns);
+        if session.version() == SnmpVersion::V1 {
+            walk_step_getnext(session, &mut columns, &active).await?;
+        } else {
+            walk_step_getbulk(session, &mut columns, &active, max_repetitions).await?;
+        }
+        if total_progress(&columns) == before {
+            return Err(SnmpError::Protocol("walk made no progress".into()));
+        }
+    }
+    Ok(columns.into_iter().map(ColumnWalk::into_rows).collect())
+}
+
+async fn walk_step_getbulk(
+    session: &mut Session,
+    columns: &mut [ColumnWalk],
+    active: &[usize],
+    max_repetitions: u32,
+) -> Result<(), SnmpError> {
+    let cursors: Vec<Oid> = active
+        .iter()
+        .map(|&i| columns[i].cursor().clone())
+        .collect();
+    let response = session
+        .request(Request::GetBulk {
+            oids: &cursors,
+            max_repetitions: max_repetitions.max(1),
+        })
+        .await?;
+    check_error_status(&response)?;
+    apply_response(columns, active, response.varbinds)
+}
+
+/// SNMPv1 has no GETBULK and snmp2's GETNEXT takes one OID: one request per column and row.
+async fn walk_step_getnext(
+    session: &mut Session,
+    columns: &mut [ColumnWalk],
+    active: &[usize],
+) -> Result<(), SnmpError> {
+    for &column in active {
+        let cursor = columns[column].cursor().clone();
+        let response = session.request(Request::GetNext(&cursor)).await?;
+        if response.error_status == NO_SUCH_NAME {
+            columns[column].done = true;
+            continue;
+        }
+        check_error_status(&response)?;
+        apply_response(columns, &[column], response.varbinds)?;
+    }
+    Ok(())
+}
+
+fn check_error_status(response: &Response) -> Result<(), SnmpError> {
+    if response.error_status == 0 {
+        Ok(())
+    } else {
+        Err(SnmpError::ErrorStatus {
+            status: response.error_status,
+            index: response.error_index,
+        })
+    }
+}
+
+/// GETs scalars, up to `max_per_pdu` OIDs per request. Missing values come back as `Absent`.
+pub async fn get(
+    session: &mut Session,
+    oids: &[Oid],
+    max_per_pdu: usize,
+) -> Result<BTreeMap<Oid, SnmpValue>, SnmpError> {
+    let mut values = BTreeMap::new();
+    for chunk in oids.chunks(max_per_pdu.max(1)) {
+        get_chunk(session, chunk, &mut values).await?;
+    }
+    Ok(values)
+}
+
+async fn get_chunk(
+    session: &mut Session,
+    chunk: &[Oid],
+    values: &mut BTreeMap<Oid, SnmpValue>,
+) -> Result<(), SnmpError> {
+    let mut pending = chunk.to_vec();
+    while !pending.is_empty() {
+        let response = session.request(Request::Get(&pending)).await?;
+        if response.error_status == NO_SUCH_NAME && session.version() == SnmpVersion::V1 {
+            // v1 fails the whole PDU for one missing OID: note it absent and ask for the rest.
+            let missing = remove_reported_oid(&mut pending, response.error_index)?;
+            values.insert(missing, SnmpValue::Absent);
+            continue;
+        }
+        check_error_status(&response)?;
+        record_get_response(&pending, response.varbinds, values)?;
+        break;
+    }
+    Ok(())
+}
+
+fn remove_reported_oid(pending: &mut Vec<Oid>, error_index: u32) -> Result<Oid, SnmpError> {
+    let position = usize::try_from(error_index)
+        .ok()
+        .and_then(|index| index.checked_sub(1))
+        .filter(|&position| position < pending.len())
+        .ok_or_else(|| SnmpError::Protocol("noSuchName with a bad error-index".into()))?;
+    Ok(pending.remove(position))
+}
+
+/// Pairs a GET response with the request: the agent must answer each OID, in order.
+pub fn record_get_response(
+    requested: &[Oid],
+    varbinds: Vec<Varbind>,
+    values: &mut BTreeMap<Oid, SnmpValue>,
+) -> Result<(), SnmpError> {
+    if varbinds.len() != requested.len() {
+        return Err(SnmpError::Protocol(format!(
+            "GET of {} OIDs answered with {} varbinds",
+            requested.len(),
+            varbinds.len()
+        )));
+    }
+    for (wanted, (oid, value)) in requested.iter().zip(varbinds) {
+        if &oid != wanted {
+            return Err(SnmpError::Protocol(format!(
+                "GET answered {} for {}",
+                oid_to_string(&oid),
+                oid_to_string(wanted)
+            )));
+        }
+        values.insert(oid, value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(root: &[u32]) -> ColumnWalk {
+        ColumnWalk::new(root.to_vec())
+    }
+
+    #[test]
+    fn bulk_response_is_split_across_columns_row_by_row() {
+        let mut columns = vec![column(&[1, 3, 1]), column(&[1, 3, 2])];
+        let varbinds = vec![
+            (vec![1, 3, 1, 1], SnmpValue::Integer(10)),
+            (vec![1, 3, 2, 1], SnmpValue::Integer(20)),
+            (vec![1, 3, 1, 2], SnmpValue::Integer(11)),
+            (vec![1, 3, 2, 2], SnmpValue::Integer(21)),
+            // Column 1 has ended: the agent moved on to column 2.
+            (vec![1, 3, 2, 1], SnmpValue::Integer(20)),
+            (vec![1, 3, 3, 1], SnmpValue::Integer(30)),
+        ];
+        apply_response(&mut columns, &[0, 1], varbinds).expect("valid walk");
+        assert!(columns.iter().all(ColumnWalk::is_done));
+        let rows: Vec<ColumnRows> = columns.into_iter().map(ColumnWalk::into_rows).collect();
+        assert_eq!(rows[0].get(&vec![2]), Some(&SnmpValue::Integer(11)));
+        assert_eq!(rows[1].len(), 2);
+    }
+
+    #[test]
+    fn end_of_mib_view_ends_a_column() {
+        let mut walk = column(&[1, 3]);
+        walk.accept(vec![1, 3, 1], SnmpValue::Integer(1))
+            .expect("row");
+        walk.accept(vec![1, 3, 2], SnmpValue::EndOfMibView)
+            .expect("end");
+        assert!(walk.is_done());
+        assert_eq!(walk.into_rows().len(), 1);
+    }
+
+    #[test]
+    fn non_increasing_oids_are_a_protocol_error() {
+        let mut walk = column(&[1, 3]);
+        walk.accept(vec![1, 3, 5], SnmpValue::Integer(1))
+            .expect("row");
+        let error = walk.accept(vec![1, 3, 4], SnmpValue::Integer(1));
+        assert!(matches!(error, Err(SnmpError::Protocol(_))));
+        assert!(walk.is_done());
+    }
+
+    #[test]
+    fn runaway_columns_are_capped() {
+        let mut walk = column(&[1, 3]);
+        for i in 0..(MAX_ROWS_PER_COLUMN as u32 + 10) {
+            walk.accept(vec![1, 3, i + 1], SnmpValue::Integer(1))
+                .expect("row");
+        }
+        assert!(walk.is_done());
+        assert_eq!(walk.into_rows().len(), MAX_ROWS_PER_COLUMN);
+    }
+
+    #[test]
+    fn get_responses_must_answer_what_was_asked() {
+        let mut values = BTreeMap::new();
+        let asked = vec![vec![1, 3, 1, 0]];
+        let wrong = vec![(vec![1, 3, 2, 0], SnmpValue::Integer(1))];
+        assert!(record_get_response(&asked, wrong, &mut values).is_err());
+        let right = vec![(vec![1, 3, 1, 0], SnmpValue::Absent)];
+        record_get_response(&asked, right, &mut values).expect("matching answer");
+        assert_eq!(values.get(&asked[0]), Some(&SnmpValue::Absent));
+    }
+
+    #[test]
+    fn v1_no_such_name_index_is_validated() {
+        let mut pending = vec![vec![1, 3], vec![1, 4]];
+        assert_eq!(
+            remove_reported_oid(&mut pending, 2).expect("valid"),
+            vec![1, 4]
+        );
+        assert!(remove_reported_oid(&mut pending, 0).is_err());
+        assert!(remove_reported_oid(&mut pending, 5).is_err());
+    }
+}
