@@ -1,5 +1,7 @@
 //! Logging set-up: `--log.level`, `--log.format=text|json`, with `RUST_LOG` taking precedence.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,8 +35,11 @@ impl LogLevel {
 pub fn init(level: LogLevel, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},hyper=warn,h2=warn", level.directive())));
+    // Colours only on a terminal: escape codes in files and journald are noise.
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
