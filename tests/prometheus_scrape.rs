@@ -72,7 +72,7 @@ fn first_value(result: &serde_json::Value) -> Option<String> {
 
 #[test]
 fn prometheus_scrapes_and_stores_the_exposition() {
-    let snmpd = Snmpd::start_with_community("public");
+    let snmpd = Snmpd::start();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.yaml");
     std::fs::write(

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use common::http;
 use common::ispmonitor::{binary, sample_value, Ispmonitor};
-use common::snmpd::Snmpd;
+use common::snmpd::{Snmpd, SnmpdOptions, AUTH_PASSWORD as V3_AUTH, PRIV_PASSWORD as V3_PRIV};
 
+/// A community that looks like a secret, so a leak would be found by grepping for it.
 const COMMUNITY: &str = "e2e-community-s3cret";
-const V3_AUTH: &str = "authpass123";
-const V3_PRIV: &str = "privpass123";
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -26,7 +25,10 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let snmpd = Snmpd::start_with_community(COMMUNITY);
+        let snmpd = Snmpd::start_with(SnmpdOptions {
+            extra_config: vec![format!("rocommunity {COMMUNITY} 127.0.0.1")],
+            ..Default::default()
+        });
         let silent = UdpSocket::bind("127.0.0.1:0").expect("bind silent port");
         Fixture {
             dir: tempfile::tempdir().expect("tempdir"),

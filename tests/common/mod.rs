@@ -1,5 +1,7 @@
-//! Shared test support: real peers and the ispmonitor binary.
+//! Harnesses shared by the integration tests: real peers on private loopback ports, and the
+//! ispmonitor binary itself.
 #![allow(dead_code)]
 
 pub mod http;
 pub mod ispmonitor;
+pub mod snmpd;

@@ -10,6 +10,9 @@ use super::value::{oid_to_string, Oid, SnmpValue, Varbind};
 /// A walk stops a column after this many rows: a guard against agents that never end a table.
 pub const MAX_ROWS_PER_COLUMN: usize = 100_000;
 
+/// error-status tooBig: the reply would not fit in one message.
+const TOO_BIG: u32 = 1;
+
 /// SNMPv1 error-status noSuchName: the v1 way of saying "absent" or "end of the MIB".
 const NO_SUCH_NAME: u32 = 2;
 
@@ -115,6 +118,7 @@ pub async fn walk(
     max_repetitions: u32,
 ) -> Result<Vec<ColumnRows>, SnmpError> {
     let mut columns: Vec<ColumnWalk> = roots.iter().cloned().map(ColumnWalk::new).collect();
+    let mut repetitions = max_repetitions.max(1);
     loop {
         let active: Vec<usize> = (0..columns.len())
             .filter(|&i| !columns[i].is_done())
@@ -126,7 +130,15 @@ pub async fn walk(
         if session.version() == SnmpVersion::V1 {
             walk_step_getnext(session, &mut columns, &active).await?;
         } else {
-            walk_step_getbulk(session, &mut columns, &active, max_repetitions).await?;
+            let step = walk_step_getbulk(session, &mut columns, &active, repetitions).await?;
+            if step == BulkStep::TooBig {
+                // Agents should truncate GETBULK replies themselves; some answer tooBig instead.
+                if repetitions == 1 {
+                    return Err(SnmpError::Protocol("tooBig even for one repetition".into()));
+                }
+                repetitions /= 2;
+                continue;
+            }
         }
         if total_progress(&columns) == before {
             return Err(SnmpError::Protocol("walk made no progress".into()));
@@ -135,12 +147,19 @@ pub async fn walk(
     Ok(columns.into_iter().map(ColumnWalk::into_rows).collect())
 }
 
+/// What one GETBULK step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BulkStep {
+    Applied,
+    TooBig,
+}
+
 async fn walk_step_getbulk(
     session: &mut Session,
     columns: &mut [ColumnWalk],
     active: &[usize],
     max_repetitions: u32,
-) -> Result<(), SnmpError> {
+) -> Result<BulkStep, SnmpError> {
     let cursors: Vec<Oid> = active
         .iter()
         .map(|&i| columns[i].cursor().clone())
@@ -148,11 +167,15 @@ async fn walk_step_getbulk(
     let response = session
         .request(Request::GetBulk {
             oids: &cursors,
-            max_repetitions: max_repetitions.max(1),
+            max_repetitions,
         })
         .await?;
+    if response.error_status == TOO_BIG {
+        return Ok(BulkStep::TooBig);
+    }
     check_error_status(&response)?;
-    apply_response(columns, active, response.varbinds)
+    apply_response(columns, active, response.varbinds)?;
+    Ok(BulkStep::Applied)
 }
 
 /// SNMPv1 has no GETBULK and snmp2's GETNEXT takes one OID: one request per column and row.
@@ -186,23 +209,39 @@ fn check_error_status(response: &Response) -> Result<(), SnmpError> {
 }
 
 /// GETs scalars, up to `max_per_pdu` OIDs per request. Missing values come back as `Absent`.
+/// A PDU the agent calls tooBig is split in halves and asked again.
 pub async fn get(
     session: &mut Session,
     oids: &[Oid],
     max_per_pdu: usize,
 ) -> Result<BTreeMap<Oid, SnmpValue>, SnmpError> {
     let mut values = BTreeMap::new();
-    for chunk in oids.chunks(max_per_pdu.max(1)) {
-        get_chunk(session, chunk, &mut values).await?;
+    let mut chunks: Vec<Vec<Oid>> = oids
+        .chunks(max_per_pdu.max(1))
+        .map(<[Oid]>::to_vec)
+        .collect();
+    chunks.reverse();
+    while let Some(chunk) = chunks.pop() {
+        if let ChunkStep::TooBig = get_chunk(session, &chunk, &mut values).await? {
+            let (first, second) = chunk.split_at(chunk.len() / 2);
+            chunks.push(second.to_vec());
+            chunks.push(first.to_vec());
+        }
     }
     Ok(values)
+}
+
+/// What one GET of a chunk did.
+enum ChunkStep {
+    Done,
+    TooBig,
 }
 
 async fn get_chunk(
     session: &mut Session,
     chunk: &[Oid],
     values: &mut BTreeMap<Oid, SnmpValue>,
-) -> Result<(), SnmpError> {
+) -> Result<ChunkStep, SnmpError> {
     let mut pending = chunk.to_vec();
     while !pending.is_empty() {
         let response = session.request(Request::Get(&pending)).await?;
@@ -212,11 +251,14 @@ async fn get_chunk(
             values.insert(missing, SnmpValue::Absent);
             continue;
         }
+        if response.error_status == TOO_BIG && pending.len() > 1 {
+            return Ok(ChunkStep::TooBig);
+        }
         check_error_status(&response)?;
         record_get_response(&pending, response.varbinds, values)?;
         break;
     }
-    Ok(())
+    Ok(ChunkStep::Done)
 }
 
 fn remove_reported_oid(pending: &mut Vec<Oid>, error_index: u32) -> Result<Oid, SnmpError> {
