@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod build_info;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod lifecycle;

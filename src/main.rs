@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ispmonitor::cli::{Cli, Command};
-use ispmonitor::{app, metrics, telemetry};
+use ispmonitor::{app, catalog, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig(args) => exit_code(app::check_config(&args.config)),
         Command::MetricsDoc => {
-            print!("{}", metrics::catalog::markdown());
+            print!("{}", catalog::markdown());
             ExitCode::SUCCESS
         }
         Command::Serve(args) => run_serve(args),

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::catalog::desc;
 use super::encode::{format_le, Encoder, Format};
 use super::histogram::Histogram;
 use super::self_metrics::PollerMetrics;
 use crate::build_info;
+use crate::catalog::desc;
 use crate::config::TargetKind;
 use crate::poller::outcome::{FamilyDesc, FamilySamples, PollRecord, Protocol, Value};
 use crate::poller::results::TargetResults;

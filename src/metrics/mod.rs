@@ -1,7 +1,6 @@
-//! Metrics: the family catalogue, the exposition encoders and the collector that renders
+//! Metrics: the exposition encoders and the collector that renders
 //! the latest poll results. Depends on the poller; the poller never depends on it.
 
-pub mod catalog;
 pub mod collector;
 pub mod encode;
 pub mod histogram;

@@ -1,6 +1,8 @@
 //! What one poll produces: success or a closed failure reason, and the device's samples.
 
 use std::sync::Arc;
+
+pub use crate::catalog::{FamilyDesc, MetricType};
 use std::time::{Duration, SystemTime};
 
 /// The protocols a target can be polled with. Used as the `protocol` label.
@@ -63,33 +65,6 @@ pub fn result_label(result: Result<(), FailureReason>) -> &'static str {
     match result {
         Ok(()) => "success",
         Err(reason) => reason.as_str(),
-    }
-}
-
-/// Type of a metric family, as written in `# TYPE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricType {
-    Gauge,
-    Counter,
-    Histogram,
-}
-
-/// Name, help and type of one exposed family. `name` is the full exposed name: counters end in
-/// `_total` here, and the OpenMetrics encoder strips it from `# TYPE`/`# HELP` itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FamilyDesc {
-    pub name: Arc<str>,
-    pub help: Arc<str>,
-    pub metric_type: MetricType,
-}
-
-impl FamilyDesc {
-    pub fn new(name: &str, help: &str, metric_type: MetricType) -> Arc<FamilyDesc> {
-        Arc::new(FamilyDesc {
-            name: name.into(),
-            help: help.into(),
-            metric_type,
-        })
     }
 }
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::value::{oid_to_string, Oid, SnmpValue};
 use super::walk::ColumnRows;
-use crate::poller::outcome::{FamilyDesc, FamilySamples, MetricType, Sample, Value};
+use crate::catalog;
+use crate::poller::outcome::{FamilyDesc, FamilySamples, Sample, Value};
 
 /// What decoding one module produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,15 +54,16 @@ impl FamilyBuilder {
         }
     }
 
-    pub fn gauge(name: &str, help: &str, label_names: &[&str]) -> Self {
-        Self::new(FamilyDesc::new(name, help, MetricType::Gauge), label_names)
-    }
-
-    pub fn counter(name: &str, help: &str, label_names: &[&str]) -> Self {
-        Self::new(
-            FamilyDesc::new(name, help, MetricType::Counter),
-            label_names,
-        )
+    /// A builder for a catalogue family: descriptor and label names (all but `target`, which
+    /// the encoder adds) come from `crate::catalog`.
+    pub fn catalog(name: &str) -> Self {
+        let labels: Vec<&str> = catalog::spec(name)
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| *l != "target")
+            .collect();
+        Self::new(catalog::desc(name), &labels)
     }
 
     /// Adds one sample; `label_values` follow the order of the label names.
@@ -200,7 +202,7 @@ mod tests {
     #[test]
     fn empty_families_are_dropped() {
         let mut decoded = Decoded::default();
-        decoded.push(FamilyBuilder::gauge("ispmonitor_x", "x", &[]));
+        decoded.push(FamilyBuilder::catalog("ispmonitor_snmp_uptime_seconds"));
         assert!(decoded.families.is_empty());
     }
 

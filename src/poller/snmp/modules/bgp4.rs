@@ -14,11 +14,7 @@ pub const BGP_PEER_COLUMNS: [u32; 2] = [BGP_PEER_STATE, BGP_PEER_REMOTE_AS];
 /// and not an error.
 pub fn decode(peers: &Table) -> Decoded {
     let mut decoded = Decoded::default();
-    let mut state = FamilyBuilder::gauge(
-        "ispmonitor_bgp_peer_state",
-        "BGP peer state: 1 idle, 2 connect, 3 active, 4 opensent, 5 openconfirm, 6 established",
-        &["peer", "remote_as"],
-    );
+    let mut state = FamilyBuilder::catalog("ispmonitor_bgp_peer_state");
     for index in peers.column_indices(BGP_PEER_STATE) {
         let Some(value) = peers.value(BGP_PEER_STATE, &index) else {
             continue;

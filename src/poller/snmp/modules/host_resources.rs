@@ -62,11 +62,7 @@ fn storage_units(value: &SnmpValue) -> Option<u64> {
 }
 
 fn decode_processors(processors: &Table, decoded: &mut Decoded) {
-    let mut load = FamilyBuilder::gauge(
-        "ispmonitor_cpu_load_ratio",
-        "Average load of one processor over the last minute (hrProcessorLoad / 100)",
-        &["cpu"],
-    );
+    let mut load = FamilyBuilder::catalog("ispmonitor_cpu_load_ratio");
     for index in processors.column_indices(HR_PROCESSOR_LOAD) {
         let Some(value) = processors.value(HR_PROCESSOR_LOAD, &index) else {
             continue;
@@ -92,17 +88,8 @@ fn storage_bytes(storage: &Table, index: &Oid) -> Option<(u64, u64)> {
 }
 
 fn decode_storage(storage: &Table, decoded: &mut Decoded) {
-    let labels = ["storage", "type"];
-    let mut size = FamilyBuilder::gauge(
-        "ispmonitor_storage_size_bytes",
-        "Size of a storage area (hrStorageSize x hrStorageAllocationUnits)",
-        &labels,
-    );
-    let mut used = FamilyBuilder::gauge(
-        "ispmonitor_storage_used_bytes",
-        "Used part of a storage area (hrStorageUsed x hrStorageAllocationUnits)",
-        &labels,
-    );
+    let mut size = FamilyBuilder::catalog("ispmonitor_storage_size_bytes");
+    let mut used = FamilyBuilder::catalog("ispmonitor_storage_used_bytes");
     let indices = storage.indices();
     // Two areas with the same description get `_<index>` appended, as interfaces do.
     let names: BTreeMap<Oid, String> = indices

@@ -31,7 +31,6 @@ pub const IF_X_COLUMNS: [u32; 11] = [1, 6, 7, 8, 9, 10, 11, 12, 13, 15, 18];
 /// of them, the sum of its ifTable (32-bit) columns.
 struct CounterFamily {
     name: &'static str,
-    help: &'static str,
     high_capacity: &'static [u32],
     legacy: &'static [u32],
 }
@@ -39,49 +38,41 @@ struct CounterFamily {
 const COUNTER_FAMILIES: [CounterFamily; 8] = [
     CounterFamily {
         name: "ispmonitor_interface_receive_bytes_total",
-        help: "Bytes received (ifHCInOctets, or ifInOctets without ifXTable)",
         high_capacity: &[6],
         legacy: &[10],
     },
     CounterFamily {
         name: "ispmonitor_interface_transmit_bytes_total",
-        help: "Bytes transmitted (ifHCOutOctets, or ifOutOctets without ifXTable)",
         high_capacity: &[10],
         legacy: &[16],
     },
     CounterFamily {
         name: "ispmonitor_interface_receive_packets_total",
-        help: "Packets received: unicast + multicast + broadcast",
         high_capacity: &[7, 8, 9],
         legacy: &[11, 12],
     },
     CounterFamily {
         name: "ispmonitor_interface_transmit_packets_total",
-        help: "Packets transmitted: unicast + multicast + broadcast",
         high_capacity: &[11, 12, 13],
         legacy: &[17, 18],
     },
     CounterFamily {
         name: "ispmonitor_interface_receive_errors_total",
-        help: "Inbound packets with errors (ifInErrors)",
         high_capacity: &[],
         legacy: &[14],
     },
     CounterFamily {
         name: "ispmonitor_interface_transmit_errors_total",
-        help: "Outbound packets not sent because of errors (ifOutErrors)",
         high_capacity: &[],
         legacy: &[20],
     },
     CounterFamily {
         name: "ispmonitor_interface_receive_discards_total",
-        help: "Inbound packets discarded without error (ifInDiscards)",
         high_capacity: &[],
         legacy: &[13],
     },
     CounterFamily {
         name: "ispmonitor_interface_transmit_discards_total",
-        help: "Outbound packets discarded without error (ifOutDiscards)",
         high_capacity: &[],
         legacy: &[19],
     },
@@ -190,29 +181,13 @@ pub fn decode(if_table: &Table, if_x_table: &Table, wrap_large_counters: bool) -
     let indices: Vec<Oid> = indices.into_iter().collect();
     let names = interface_names(if_table, if_x_table, &indices);
 
-    let mut info = FamilyBuilder::gauge(
-        "ispmonitor_interface_info",
-        "Interface facts: name, ifIndex, ifAlias and IANAifType",
-        &["interface", "ifindex", "alias", "type"],
-    );
-    let mut up = FamilyBuilder::gauge(
-        "ispmonitor_interface_up",
-        "1 if ifOperStatus is up",
-        &["interface"],
-    );
-    let mut admin_up = FamilyBuilder::gauge(
-        "ispmonitor_interface_admin_up",
-        "1 if ifAdminStatus is up",
-        &["interface"],
-    );
-    let mut speed = FamilyBuilder::gauge(
-        "ispmonitor_interface_speed_bytes",
-        "Interface speed in bytes per second (ifHighSpeed, or ifSpeed)",
-        &["interface"],
-    );
+    let mut info = FamilyBuilder::catalog("ispmonitor_interface_info");
+    let mut up = FamilyBuilder::catalog("ispmonitor_interface_up");
+    let mut admin_up = FamilyBuilder::catalog("ispmonitor_interface_admin_up");
+    let mut speed = FamilyBuilder::catalog("ispmonitor_interface_speed_bytes");
     let mut counters: Vec<FamilyBuilder> = COUNTER_FAMILIES
         .iter()
-        .map(|family| FamilyBuilder::counter(family.name, family.help, &["interface"]))
+        .map(|family| FamilyBuilder::catalog(family.name))
         .collect();
 
     for index in &indices {

@@ -26,11 +26,7 @@ pub fn decode(values: &BTreeMap<Oid, SnmpValue>) -> Decoded {
     let mut decoded = Decoded::default();
     let present = |oid: &[u32]| values.get(oid).filter(|value| !value.is_absent());
 
-    let mut uptime = FamilyBuilder::gauge(
-        "ispmonitor_snmp_uptime_seconds",
-        "Time since the SNMP agent (re)started, from sysUpTime",
-        &[],
-    );
+    let mut uptime = FamilyBuilder::catalog("ispmonitor_snmp_uptime_seconds");
     match present(&SYS_UPTIME) {
         Some(SnmpValue::Timeticks(ticks)) => {
             uptime.push(vec![], Value::Float(f64::from(*ticks) / 100.0));
@@ -40,11 +36,7 @@ pub fn decode(values: &BTreeMap<Oid, SnmpValue>) -> Decoded {
     }
     decoded.push(uptime);
 
-    let mut info = FamilyBuilder::gauge(
-        "ispmonitor_snmp_system_info",
-        "Identity of the SNMP agent: sysName, sysDescr and sysObjectID",
-        &["sys_name", "sys_descr", "sys_object_id"],
-    );
+    let mut info = FamilyBuilder::catalog("ispmonitor_snmp_system_info");
     let identity = [&SYS_NAME, &SYS_DESCR, &SYS_OBJECT_ID].map(|oid| present(oid));
     if identity.iter().any(Option::is_some) {
         info.push(identity.map(label_or_empty).to_vec(), Value::Int(1));

@@ -1,10 +1,36 @@
-//! Every built-in metric family in one table: name, type, labels and help. The code takes its
-//! descriptors from here and docs/metrics.md is generated from it.
+//! Every built-in metric family in one table: name, type, labels and help. Pollers and the
+//! collector take their descriptors from here and docs/metrics.md is generated from it. A leaf
+//! module: it depends on nothing else in the crate, so both `poller` and `metrics` can use it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use crate::poller::outcome::{FamilyDesc, MetricType};
+/// Type of a metric family, as written in `# TYPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
+/// Name, help and type of one exposed family. `name` is the full exposed name: counters end in
+/// `_total` here, and the OpenMetrics encoder strips it from `# TYPE`/`# HELP` itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyDesc {
+    pub name: Arc<str>,
+    pub help: Arc<str>,
+    pub metric_type: MetricType,
+}
+
+impl FamilyDesc {
+    pub fn new(name: &str, help: &str, metric_type: MetricType) -> Arc<FamilyDesc> {
+        Arc::new(FamilyDesc {
+            name: name.into(),
+            help: help.into(),
+            metric_type,
+        })
+    }
+}
 
 /// One row of the catalogue.
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +152,15 @@ static DESCS: LazyLock<HashMap<&'static str, Arc<FamilyDesc>>> = LazyLock::new(|
 pub fn desc(name: &str) -> Arc<FamilyDesc> {
     match DESCS.get(name) {
         Some(d) => d.clone(),
-        None => panic!("metric family {name} is not in metrics::catalog::CATALOG"),
+        None => panic!("metric family {name} is not in catalog::CATALOG"),
+    }
+}
+
+/// The catalogue row of a family. Panics on an unknown name, like `desc`.
+pub fn spec(name: &str) -> &'static FamilySpec {
+    match CATALOG.iter().find(|s| s.name == name) {
+        Some(s) => s,
+        None => panic!("metric family {name} is not in catalog::CATALOG"),
     }
 }
 
@@ -134,7 +168,7 @@ pub fn desc(name: &str) -> Arc<FamilyDesc> {
 pub fn markdown() -> String {
     let mut out = String::from(
         "# Metrics\n\n\
-         Generated from `src/metrics/catalog.rs` by `cargo run -- metrics-doc > docs/metrics.md`; \
+         Generated from `src/catalog.rs` by `cargo run -- metrics-doc > docs/metrics.md`; \
          a test fails when this file is stale.\n\n\
          Counters end in `_total`, units are base units (seconds, bytes, ratios 0-1). `target` is the \
          inventory name of the polled device. `job` and `instance` are never emitted: Prometheus owns \
