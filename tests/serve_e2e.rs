@@ -515,3 +515,25 @@ fn version_and_help_are_complete() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let f = Fixture::new();
+    let config = f.write_config("json.yaml", &f.good("r1", "wrong_v3"));
+    let server = Ispmonitor::start(&config, &["--log.format", "json"]);
+    server.wait_for_metrics("r1 polled", Duration::from_secs(10), |m| {
+        up(m, "r1") == Some(0.0)
+    });
+    let logs = server.stop_and_logs();
+    let mut lines = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(v.get(key).is_some(), "no {key} in {line}");
+        }
+        lines += 1;
+    }
+    assert!(lines >= 2, "expected start and state-change lines:\n{logs}");
+    assert!(logs.contains("\"reason\":\"auth\""), "{logs}");
+}

@@ -412,6 +412,42 @@ async fn bgp4_without_bgp_is_an_empty_success() {
     );
 }
 
+#[tokio::test]
+async fn bgp4_reads_peer_states_from_a_real_agent() {
+    // net-snmp has no BGP4-MIB: serve a bgpPeerTable (state column 2, remote AS column 9,
+    // indexed by the peer address) through a pass script, as a router would answer it.
+    let entry = "1.3.6.1.2.1.15.3.1";
+    let rows = [
+        (format!("{entry}.2.10.0.0.1"), "integer", "6"),
+        (format!("{entry}.2.192.0.2.7"), "integer", "1"),
+        (format!("{entry}.9.10.0.0.1"), "integer", "65001"),
+        (format!("{entry}.9.192.0.2.7"), "integer", "64512"),
+    ];
+    let script = pass_script(&rows.each_ref().map(|(o, k, v)| (o.as_str(), *k, *v)));
+    let agent = Snmpd::start_with(SnmpdOptions {
+        extra_config: vec![format!("pass .1.3.6.1.2.1.15 /bin/sh {{dir}}/bgp.sh")],
+        scripts: vec![ScriptFile {
+            name: "bgp.sh".into(),
+            contents: script,
+        }],
+    });
+    let mut poller = JobSpec::new(agent.port, v2c("public"), vec![SnmpModule::Bgp4]).poller();
+    let outcome = timed_poll(&mut poller, TIMEOUT).await;
+    assert_eq!(outcome.result, Ok(()), "{outcome:#?}");
+    let peers = &family(&outcome, "ispmonitor_bgp_peer_state").samples;
+    let got: Vec<(String, String, Value)> = peers
+        .iter()
+        .map(|s| (s.labels[0].1.clone(), s.labels[1].1.clone(), s.value))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("10.0.0.1".to_string(), "65001".to_string(), Value::Int(6)),
+            ("192.0.2.7".to_string(), "64512".to_string(), Value::Int(1)),
+        ]
+    );
+}
+
 fn custom_module() -> SnmpModule {
     let metric = |name: &str, oid: &[u32], metric_type, index: &[&str]| CustomMetric {
         name: name.into(),
