@@ -27,7 +27,7 @@ pub struct Global {
     pub timeout: Duration,
     /// How many polls may run at once over the whole process.
     pub max_concurrent_polls: usize,
-    /// How many requests may be in flight towards one device at once.
+    /// How many polls of one device (across its protocols) may run at once.
     pub max_concurrent_per_target: usize,
     pub snmp: SnmpGlobal,
 }

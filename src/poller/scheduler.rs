@@ -214,31 +214,35 @@ struct GaugeGuard<'a> {
 
 impl<'a> GaugeGuard<'a> {
     fn queued(metrics: &'a PollerMetrics, protocol: Protocol) -> Self {
-        metrics.queued_delta(protocol, 1);
-        GaugeGuard {
-            metrics,
-            protocol,
-            queued: true,
-        }
+        Self::enter(metrics, protocol, true)
     }
 
     fn active(metrics: &'a PollerMetrics, protocol: Protocol) -> Self {
-        metrics.active_delta(protocol, 1);
-        GaugeGuard {
+        Self::enter(metrics, protocol, false)
+    }
+
+    fn enter(metrics: &'a PollerMetrics, protocol: Protocol, queued: bool) -> Self {
+        let guard = GaugeGuard {
             metrics,
             protocol,
-            queued: false,
+            queued,
+        };
+        guard.add(1);
+        guard
+    }
+
+    fn add(&self, delta: i64) {
+        if self.queued {
+            self.metrics.queued_delta(self.protocol, delta);
+        } else {
+            self.metrics.active_delta(self.protocol, delta);
         }
     }
 }
 
 impl Drop for GaugeGuard<'_> {
     fn drop(&mut self) {
-        if self.queued {
-            self.metrics.queued_delta(self.protocol, -1);
-        } else {
-            self.metrics.active_delta(self.protocol, -1);
-        }
+        self.add(-1);
     }
 }
 
