@@ -6,7 +6,7 @@ pub mod duration;
 pub mod model;
 mod module;
 mod names;
-mod oid;
+pub mod oid;
 mod parse;
 mod raw;
 pub mod secret;

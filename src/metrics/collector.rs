@@ -283,28 +283,40 @@ fn write_scheduler_gauges(enc: &mut Encoder, poller: &PollerMetrics) {
 
 /// Status of one target over all its protocols.
 fn target_status(t: &TargetResults) -> &'static str {
-    let records: Vec<_> = t.records.values().flatten().collect();
-    if records.is_empty() {
+    let mut records = t.records.values().flatten().peekable();
+    if records.peek().is_none() {
         "unknown"
-    } else if records.iter().all(|r| r.outcome.result.is_ok()) {
+    } else if records.all(|r| r.outcome.result.is_ok()) {
         "online"
     } else {
         "offline"
     }
 }
 
+const STATUSES: [&str; 3] = ["online", "offline", "unknown"];
+
 fn write_fleet_status(enc: &mut Encoder, targets: &[TargetResults]) {
-    for (name, kind) in [
-        ("ispmonitor_routers_total", TargetKind::Router),
-        ("ispmonitor_servers_total", TargetKind::Server),
+    // One pass over the fleet: counts[kind][status].
+    let mut routers = [0u64; 3];
+    let mut servers = [0u64; 3];
+    for t in targets {
+        let counts = match t.target.kind {
+            TargetKind::Router => &mut routers,
+            TargetKind::Server => &mut servers,
+            TargetKind::Host => continue,
+        };
+        let status = target_status(t);
+        if let Some(slot) = STATUSES.iter().position(|s| *s == status) {
+            counts[slot] += 1;
+        }
+    }
+    for (name, counts) in [
+        ("ispmonitor_routers_total", routers),
+        ("ispmonitor_servers_total", servers),
     ] {
         enc.family(&desc(name));
-        for status in ["online", "offline", "unknown"] {
-            let n = targets
-                .iter()
-                .filter(|t| t.target.kind == kind && target_status(t) == status)
-                .count();
-            enc.sample(name, [("status", status)], Value::Int(n as u64));
+        for (status, n) in STATUSES.iter().zip(counts) {
+            enc.sample(name, [("status", *status)], Value::Int(n));
         }
     }
 }

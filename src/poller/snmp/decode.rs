@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::value::{oid_to_string, Oid, SnmpValue};
+use super::value::{Oid, SnmpValue};
 use super::walk::ColumnRows;
 use crate::catalog;
+use crate::config::oid::format_oid;
 use crate::poller::outcome::{FamilyDesc, FamilySamples, Sample, Value};
 
 /// What decoding one module produced.
@@ -161,7 +162,7 @@ pub fn unique_names(names: BTreeMap<Oid, String>) -> BTreeMap<Oid, String> {
         .into_iter()
         .map(|(index, name)| {
             if shared.contains(&name) {
-                let suffixed = format!("{name}_{}", oid_to_string(&index));
+                let suffixed = format!("{name}_{}", format_oid(&index));
                 (index, suffixed)
             } else {
                 (index, name)

@@ -1,5 +1,6 @@
 //! Owned SNMP values and OIDs, copied out of snmp2's borrowed PDUs, and their numeric readings.
 
+use crate::config::oid::format_oid;
 use crate::poller::outcome::Value;
 
 /// A numeric OID as a list of sub-identifiers.
@@ -101,7 +102,7 @@ impl SnmpValue {
                 let text = String::from_utf8_lossy(bytes);
                 Some(text.trim_end_matches('\0').to_string())
             }
-            SnmpValue::ObjectIdentifier(oid) => Some(oid_to_string(oid)),
+            SnmpValue::ObjectIdentifier(oid) => Some(format_oid(oid)),
             SnmpValue::IpAddress(ip) => Some(format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3])),
             SnmpValue::Integer(n) => Some(n.to_string()),
             other => other.as_unsigned().map(|n| n.to_string()),
@@ -129,12 +130,6 @@ pub fn oid_from_snmp2(oid: &snmp2::Oid<'_>) -> Option<Oid> {
 pub fn oid_to_snmp2(oid: &[u32]) -> Option<snmp2::Oid<'static>> {
     let arcs: Vec<u64> = oid.iter().map(|&arc| u64::from(arc)).collect();
     snmp2::Oid::from(&arcs).ok()
-}
-
-/// Dotted form without a leading dot ("1.3.6.1.2.1.1.3.0").
-pub fn oid_to_string(oid: &[u32]) -> String {
-    let parts: Vec<String> = oid.iter().map(u32::to_string).collect();
-    parts.join(".")
 }
 
 #[cfg(test)]

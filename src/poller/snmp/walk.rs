@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use super::error::SnmpError;
 use super::session::{Request, Response, Session, SnmpVersion};
-use super::value::{oid_to_string, Oid, SnmpValue, Varbind};
+use super::value::{Oid, SnmpValue, Varbind};
+use crate::config::oid::format_oid;
 
 /// A walk stops a column after this many rows: a guard against agents that never end a table.
 pub const MAX_ROWS_PER_COLUMN: usize = 100_000;
@@ -66,14 +67,14 @@ impl ColumnWalk {
             self.done = true;
             return Err(SnmpError::Protocol(format!(
                 "OIDs not increasing after {}",
-                oid_to_string(&self.last)
+                format_oid(&self.last)
             )));
         }
         self.rows.insert(oid[self.root.len()..].to_vec(), value);
         self.last = oid;
         if self.rows.len() >= MAX_ROWS_PER_COLUMN {
             tracing::warn!(
-                column = oid_to_string(&self.root),
+                column = format_oid(&self.root),
                 rows = self.rows.len(),
                 "snmp walk stopped: too many rows"
             );
@@ -287,8 +288,8 @@ pub fn record_get_response(
         if &oid != wanted {
             return Err(SnmpError::Protocol(format!(
                 "GET answered {} for {}",
-                oid_to_string(&oid),
-                oid_to_string(wanted)
+                format_oid(&oid),
+                format_oid(wanted)
             )));
         }
         values.insert(oid, value);

@@ -1,8 +1,8 @@
 //! The `bgp4` module: BGP4-MIB bgpPeerTable as peer session states.
 
+use crate::config::oid::format_oid;
 use crate::poller::outcome::Value;
 use crate::poller::snmp::decode::{label_or_empty, Decoded, FamilyBuilder, Table};
-use crate::poller::snmp::value::oid_to_string;
 
 /// bgpPeerEntry, indexed by the peer's IPv4 address (four sub-identifiers).
 pub const BGP_PEER_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 15, 3, 1];
@@ -24,7 +24,7 @@ pub fn decode(peers: &Table) -> Decoded {
             continue;
         };
         let remote_as = label_or_empty(peers.value(BGP_PEER_REMOTE_AS, &index));
-        state.push(vec![oid_to_string(&index), remote_as], Value::Int(number));
+        state.push(vec![format_oid(&index), remote_as], Value::Int(number));
     }
     decoded.push(state);
     decoded

@@ -1,9 +1,10 @@
 //! User-defined SNMP metrics: scalars (GET) and table columns (walked), with index labels.
 
+use crate::config::oid::format_oid;
 use crate::config::{CustomMetric, CustomMetricType};
 use crate::poller::outcome::{FamilyDesc, MetricType, Value};
 use crate::poller::snmp::decode::{Decoded, FamilyBuilder};
-use crate::poller::snmp::value::{oid_to_string, Oid, SnmpValue};
+use crate::poller::snmp::value::{Oid, SnmpValue};
 use crate::poller::snmp::walk::ColumnRows;
 
 /// A metric without index labels is a scalar.
@@ -28,7 +29,7 @@ pub fn index_labels(label_count: usize, index: &[u32]) -> Option<Vec<String>> {
     }
     let (single, rest) = index.split_at(label_count - 1);
     let mut values: Vec<String> = single.iter().map(u32::to_string).collect();
-    values.push(oid_to_string(rest));
+    values.push(format_oid(rest));
     Some(values)
 }
 

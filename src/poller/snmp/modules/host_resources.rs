@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::oid::format_oid;
 use crate::poller::outcome::Value;
 use crate::poller::snmp::decode::{non_empty_label, unique_names, Decoded, FamilyBuilder, Table};
-use crate::poller::snmp::value::{oid_to_string, Oid, SnmpValue};
+use crate::poller::snmp::value::{Oid, SnmpValue};
 
 /// hrProcessorEntry; column 2 is hrProcessorLoad (percent), indexed by hrDeviceIndex.
 pub const HR_PROCESSOR_ENTRY: [u32; 10] = [1, 3, 6, 1, 2, 1, 25, 3, 3, 1];
@@ -48,7 +49,7 @@ pub fn storage_type_name(storage_type: &[u32]) -> String {
         });
     match registered {
         Some(name) => name.to_string(),
-        None => oid_to_string(storage_type),
+        None => format_oid(storage_type),
     }
 }
 
@@ -69,7 +70,7 @@ fn decode_processors(processors: &Table, decoded: &mut Decoded) {
         };
         match value.as_unsigned() {
             Some(percent) => load.push(
-                vec![oid_to_string(&index)],
+                vec![format_oid(&index)],
                 Value::Float(percent as f64 / 100.0),
             ),
             None => decoded.skipped += 1,
@@ -96,7 +97,7 @@ fn decode_storage(storage: &Table, decoded: &mut Decoded) {
         .iter()
         .map(|index| {
             let name = non_empty_label(storage.value(HR_STORAGE_DESCR, index))
-                .unwrap_or_else(|| oid_to_string(index));
+                .unwrap_or_else(|| format_oid(index));
             (index.clone(), name)
         })
         .collect();

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::oid::format_oid;
 use crate::poller::outcome::Value;
 use crate::poller::snmp::decode::{
     label_or_empty, non_empty_label, unique_names, Decoded, FamilyBuilder, Table,
 };
-use crate::poller::snmp::value::{oid_to_string, wrap_counter64, Oid, SnmpValue};
+use crate::poller::snmp::value::{wrap_counter64, Oid, SnmpValue};
 
 /// ifEntry (IF-MIB::ifTable rows).
 pub const IF_ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
@@ -152,7 +153,7 @@ fn interface_names(if_table: &Table, if_x_table: &Table, indices: &[Oid]) -> BTr
         .map(|index| {
             let name = non_empty_label(if_x_table.value(IF_NAME, index))
                 .or_else(|| non_empty_label(if_table.value(IF_DESCR, index)))
-                .unwrap_or_else(|| oid_to_string(index));
+                .unwrap_or_else(|| format_oid(index));
             (index.clone(), name)
         })
         .collect();
@@ -198,7 +199,7 @@ pub fn decode(if_table: &Table, if_x_table: &Table, wrap_large_counters: bool) -
             .unwrap_or_default();
         let alias = label_or_empty(if_x_table.value(IF_ALIAS, index));
         info.push(
-            vec![name.clone(), oid_to_string(index), alias, if_type],
+            vec![name.clone(), format_oid(index), alias, if_type],
             Value::Int(1),
         );
         if let Some(status) = reader.integer(if_table, IF_OPER_STATUS, index) {
