@@ -8,5 +8,6 @@ pub mod config;
 pub mod lifecycle;
 pub mod metrics;
 pub mod poller;
+pub mod simulator;
 pub mod telemetry;
 pub mod web;

@@ -53,6 +53,52 @@ pub struct Web {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Credential {
     Snmp(SnmpCredential),
+    Ssh(SshCredential),
+}
+
+impl Credential {
+    /// The protocol this credential authenticates.
+    pub fn protocol(&self) -> crate::poller::Protocol {
+        match self {
+            Credential::Snmp(_) => crate::poller::Protocol::Snmp,
+            Credential::Ssh(_) => crate::poller::Protocol::Ssh,
+        }
+    }
+}
+
+/// How the poller logs in to a Linux server and checks that it is the right server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshCredential {
+    pub username: String,
+    pub auth: SshAuth,
+    pub host_key: HostKeyPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SshAuth {
+    /// A private key in OpenSSH or PEM format (ed25519, ECDSA or RSA), read from the config or
+    /// from `private_key_file`, with an optional passphrase.
+    PrivateKey {
+        key: Secret,
+        passphrase: Option<Secret>,
+    },
+    Password(Secret),
+    /// Keys offered by the ssh-agent at `SSH_AUTH_SOCK`.
+    Agent,
+}
+
+/// How a server's host key is verified. There is no "accept anything" variant on purpose.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostKeyPolicy {
+    /// Checked against an OpenSSH known_hosts file. With `accept_new`, a host that is not in the
+    /// file yet is accepted once and appended to it; a changed key is always refused.
+    KnownHosts {
+        file: std::path::PathBuf,
+        accept_new: bool,
+    },
+    /// One public key in `authorized_keys` format (`ssh-ed25519 AAAA...`), pinned for every target
+    /// using the credential.
+    Pinned(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,14 +164,66 @@ pub struct Module {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModuleKind {
     Snmp(SnmpModule),
+    Ssh(SshModule),
+    Icmp(IcmpModule),
 }
 
 impl Module {
     pub fn protocol(&self) -> crate::poller::Protocol {
         match self.kind {
             ModuleKind::Snmp(_) => crate::poller::Protocol::Snmp,
+            ModuleKind::Ssh(_) => crate::poller::Protocol::Ssh,
+            ModuleKind::Icmp(_) => crate::poller::Protocol::Icmp,
         }
     }
+}
+
+/// What to read from a Linux server over SSH (one command per poll reads all of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshModule {
+    /// Filesystems to report, by mountpoint and fstype.
+    pub filesystems: FilesystemFilter,
+    /// The most output one poll may read; a poll that produces more fails with `command_failed`.
+    pub max_output_bytes: usize,
+}
+
+/// Which filesystems are reported. Pseudo filesystems (proc, sysfs, tmpfs, overlay...) are
+/// excluded by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilesystemFilter {
+    /// When non-empty, only these fstypes are reported.
+    pub include_fstypes: Vec<String>,
+    pub exclude_fstypes: Vec<String>,
+    /// When non-empty, only mountpoints matching one of these (`*` globs) are reported.
+    pub include_mountpoints: Vec<String>,
+    pub exclude_mountpoints: Vec<String>,
+}
+
+/// How a host is pinged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcmpModule {
+    /// Echo requests per probe.
+    pub count: u32,
+    /// Time between two echo requests of one probe.
+    pub interval: Duration,
+    /// How long to wait for each reply. The probe also ends at the poll timeout.
+    pub timeout: Duration,
+    /// ICMP payload bytes (after the 8-byte ICMP header).
+    pub payload_size: usize,
+    pub ip_protocol: IpProtocol,
+    /// Source address for the echo requests, if not the kernel's choice.
+    pub source_address: Option<std::net::IpAddr>,
+}
+
+/// Which address family to ping a host name with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpProtocol {
+    Ipv4,
+    Ipv6,
+    /// Try IPv4 first, IPv6 when the name has no IPv4 address.
+    PreferIpv4,
+    /// Try IPv6 first, IPv4 when the name has no IPv6 address.
+    PreferIpv6,
 }
 
 #[derive(Debug, Clone, PartialEq)]

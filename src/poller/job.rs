@@ -67,7 +67,7 @@ impl TargetPoller for SnmpPoller {
 fn snmp_poller(target: &Arc<Target>, global: &Global) -> Result<SnmpPoller, JobError> {
     let credential = match target.credential.as_deref() {
         Some(Credential::Snmp(c)) => c.clone(),
-        None => {
+        Some(_) | None => {
             return Err(JobError::MissingCredential {
                 target: target.name.clone(),
                 protocol: Protocol::Snmp.as_str(),

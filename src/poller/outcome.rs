@@ -38,15 +38,21 @@ pub enum FailureReason {
     ProtocolError,
     /// The answer was valid on the wire but its content could not be interpreted.
     ParseError,
+    /// SSH: the server's host key is not the one we know (or is unknown and not accepted).
+    HostKeyMismatch,
+    /// SSH: the collection command failed (non-zero exit, killed, or output over the cap).
+    CommandFailed,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 5] = [
+    pub const ALL: [FailureReason; 7] = [
         FailureReason::Timeout,
         FailureReason::Unreachable,
         FailureReason::Auth,
         FailureReason::ProtocolError,
         FailureReason::ParseError,
+        FailureReason::HostKeyMismatch,
+        FailureReason::CommandFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +62,8 @@ impl FailureReason {
             FailureReason::Auth => "auth",
             FailureReason::ProtocolError => "protocol_error",
             FailureReason::ParseError => "parse_error",
+            FailureReason::HostKeyMismatch => "host_key_mismatch",
+            FailureReason::CommandFailed => "command_failed",
         }
     }
 }

@@ -72,7 +72,10 @@ impl SnmpPoller {
     async fn collect_all(&mut self) -> Result<Decoded, SnmpError> {
         let mut decoded = Decoded::default();
         for module in &self.job.modules {
-            let ModuleKind::Snmp(snmp_module) = &module.kind;
+            // Invariant: the job only carries SNMP modules (`Target::modules_for`).
+            let ModuleKind::Snmp(snmp_module) = &module.kind else {
+                continue;
+            };
             let module_decoded =
                 modules::collect(&mut self.session, snmp_module, &self.job.settings).await?;
             if module_decoded.skipped > 0 {

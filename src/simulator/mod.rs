@@ -1,0 +1,3 @@
+//! The device simulator: SNMP agents on loopback serving deterministic, plausible routers.
+
+pub mod mib;
