@@ -51,6 +51,7 @@ const H: MetricType = MetricType::Histogram;
 const TARGET: &str = "Every target, every protocol";
 const SNMP: &str = "SNMP (routers and switches)";
 const POLLER: &str = "The poller itself";
+const ICMP: &str = "ICMP";
 
 macro_rules! spec {
     ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
@@ -106,6 +107,14 @@ pub static CATALOG: &[FamilySpec] = &[
         "Used part of a storage area, from hrStorageUsed x hrStorageAllocationUnits"),
     spec!(SNMP, "ispmonitor_bgp_peer_state", G, ["target", "peer", "remote_as"],
         "BGP peer state from bgpPeerState: 1 idle, 2 connect, 3 active, 4 opensent, 5 openconfirm, 6 established"),
+    spec!(ICMP, "ispmonitor_icmp_requests_total", C, ["target", "ip_version"],
+        "ICMP echo requests sent to the target since it was configured"),
+    spec!(ICMP, "ispmonitor_icmp_replies_total", C, ["target", "ip_version"],
+        "ICMP echo replies received in time; loss is 1 - replies / requests over a window"),
+    spec!(ICMP, "ispmonitor_icmp_rtt_seconds", H, ["target", "ip_version"],
+        "Round-trip time of the echo replies received (50 us to 5 s buckets)"),
+    spec!(ICMP, "ispmonitor_icmp_socket_info", G, ["ip_version", "mode"],
+        "ICMP socket kind in use per IP version: dgram (unprivileged), raw, or unavailable; always 1"),
     spec!(POLLER, "ispmonitor_build_info", G, ["version", "revision", "rustc_version"],
         "Build facts of this ispmonitor binary; always 1"),
     spec!(POLLER, "ispmonitor_polls_total", C, ["protocol", "result"],

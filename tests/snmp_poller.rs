@@ -158,12 +158,14 @@ fn value(outcome: &PollOutcome, name: &str, first_label: &str) -> Value {
         .find(|sample| sample.labels.first().map_or("", |(_, v)| v.as_str()) == first_label)
         .unwrap_or_else(|| panic!("no {name} sample for {first_label:?}"))
         .value
+        .clone()
 }
 
 fn as_u64(value: Value) -> u64 {
     match value {
         Value::Int(n) => n,
         Value::Float(f) => f as u64,
+        Value::Histogram(_) => panic!("SNMP samples are scalars"),
     }
 }
 
@@ -171,6 +173,7 @@ fn as_f64(value: Value) -> f64 {
     match value {
         Value::Int(n) => n as f64,
         Value::Float(f) => f,
+        Value::Histogram(_) => panic!("SNMP samples are scalars"),
     }
 }
 
@@ -437,7 +440,13 @@ async fn bgp4_reads_peer_states_from_a_real_agent() {
     let peers = &family(&outcome, "ispmonitor_bgp_peer_state").samples;
     let got: Vec<(String, String, Value)> = peers
         .iter()
-        .map(|s| (s.labels[0].1.clone(), s.labels[1].1.clone(), s.value))
+        .map(|s| {
+            (
+                s.labels[0].1.clone(),
+                s.labels[1].1.clone(),
+                s.value.clone(),
+            )
+        })
         .collect();
     assert_eq!(
         got,

@@ -3,6 +3,7 @@
 pub mod address;
 mod credential;
 pub mod duration;
+mod icmp_module;
 pub mod model;
 mod module;
 mod names;

@@ -1,8 +1,9 @@
-//! Built-in modules and the custom SNMP modules under `modules:`.
+//! Built-in modules and the custom SNMP modules under `modules:` (ICMP ones: icmp_module.rs).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::icmp_module::{self, validate_icmp_module};
 use super::model::{
     CustomMetric, CustomMetricType, CustomSnmpModule, Module, ModuleKind, SnmpModule,
 };
@@ -12,7 +13,13 @@ use super::raw::{RawMetric, RawModule};
 use super::validate::{int_in_range, Problems};
 
 /// Modules every config has without declaring them.
-pub const BUILT_IN_MODULE_NAMES: [&str; 4] = ["system", "if_mib", "host_resources", "bgp4"];
+pub const BUILT_IN_MODULE_NAMES: [&str; 5] = [
+    "system",
+    "if_mib",
+    "host_resources",
+    "bgp4",
+    icmp_module::BUILT_IN_NAME,
+];
 
 fn built_in(name: &str) -> Option<SnmpModule> {
     match name {
@@ -33,9 +40,18 @@ pub fn validate_modules(
         .iter()
         .filter_map(|name| Some((name.to_string(), snmp_module(name, built_in(name)?))))
         .collect();
+    modules.insert(
+        icmp_module::BUILT_IN_NAME.to_string(),
+        icmp_module::built_in(),
+    );
     for (name, module) in raw {
         let path = format!("modules.{name}");
-        if let Some(custom) = validate_custom_module(&path, name, module, problems) {
+        if module.module_type.as_deref() == Some("icmp") {
+            check_module_name(&path, name, problems);
+            if let Some(icmp) = validate_icmp_module(&path, module, problems) {
+                modules.insert(name.clone(), icmp_module::module(name, icmp));
+            }
+        } else if let Some(custom) = validate_custom_module(&path, name, module, problems) {
             modules.insert(name.clone(), snmp_module(name, SnmpModule::Custom(custom)));
         }
     }
@@ -56,22 +72,20 @@ fn validate_custom_module(
     problems: &mut Problems,
 ) -> Option<CustomSnmpModule> {
     let before = problems.len();
-    if built_in(name).is_some() {
-        problems.add(
-            path,
-            format!("{name:?} is a built-in module; choose another name"),
-        );
-    }
-    if let Err(message) = check_object_name(name) {
-        problems.add(path, message);
-    }
+    check_module_name(path, name, problems);
     match raw.module_type.as_deref() {
         Some("snmp") => {}
         Some(other) => problems.add(
             format!("{path}.type"),
-            format!("unknown module type {other:?} (supported: snmp)"),
+            format!("unknown module type {other:?} (supported: snmp, icmp)"),
         ),
-        None => problems.add(format!("{path}.type"), "missing (supported: snmp)"),
+        None => problems.add(format!("{path}.type"), "missing (supported: snmp, icmp)"),
+    }
+    for field in icmp_module::fields_set(raw) {
+        problems.add(
+            format!("{path}.{field}"),
+            "is an ICMP field; only for type: icmp",
+        );
     }
     let max_repetitions = raw.max_repetitions.and_then(|value| {
         int_in_range(
@@ -86,6 +100,18 @@ fn validate_custom_module(
         metrics,
         max_repetitions,
     })
+}
+
+fn check_module_name(path: &str, name: &str, problems: &mut Problems) {
+    if BUILT_IN_MODULE_NAMES.contains(&name) {
+        problems.add(
+            path,
+            format!("{name:?} is a built-in module; choose another name"),
+        );
+    }
+    if let Err(message) = check_object_name(name) {
+        problems.add(path, message);
+    }
 }
 
 fn validate_metrics(

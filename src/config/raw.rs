@@ -109,6 +109,14 @@ pub struct RawModule {
     pub module_type: Option<String>,
     pub max_repetitions: Option<i64>,
     pub metrics: Option<Vec<RawMetric>>,
+    // ICMP module fields (`type: icmp`), validated in config/icmp_module.rs.
+    // Integers are signed so `-1` is reported as out of range with its path.
+    pub count: Option<i64>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub payload_size: Option<i64>,
+    pub ip_protocol: Option<String>,
+    pub source_address: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

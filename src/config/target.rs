@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::address::parse_target_address;
+use super::icmp_module::check_target_icmp;
 use super::model::{Credential, Global, Module, Target, TargetKind};
 use super::module::BUILT_IN_MODULE_NAMES;
 use super::names::{check_object_name, check_user_label_name};
@@ -61,6 +62,9 @@ fn validate_target(
     let credential = target_credential(path, raw, references, problems);
     let (interval, timeout) = target_schedule(path, raw, references.global, problems);
     let labels = target_labels(path, raw.labels.as_ref(), problems);
+    if let Some(modules) = &modules {
+        check_target_icmp(path, modules, timeout, problems);
+    }
     if problems.len() != before {
         return None;
     }

@@ -11,6 +11,7 @@ use super::self_metrics::PollerMetrics;
 use crate::build_info;
 use crate::catalog::desc;
 use crate::config::TargetKind;
+use crate::poller::icmp::IcmpSockets;
 use crate::poller::outcome::{FamilyDesc, FamilySamples, PollRecord, Protocol, Value};
 use crate::poller::results::TargetResults;
 
@@ -163,7 +164,7 @@ impl<'a> FamilyIndex<'a> {
                 for sample in &family.samples {
                     let own = sample.labels.iter().map(|(k, v)| (&**k, v.as_str()));
                     let labels = std::iter::once(("target", *target)).chain(own);
-                    enc.sample(name, labels, sample.value);
+                    enc.sample(name, labels, sample.value.clone());
                 }
             }
         }
@@ -187,6 +188,7 @@ fn write_poller_families(
     facts: ProcessFacts,
 ) {
     write_build_info(enc);
+    write_icmp_sockets(enc);
     write_poll_counters(enc, poller);
     write_scheduler_gauges(enc, poller);
     write_fleet_status(enc, targets);
@@ -208,6 +210,17 @@ fn write_build_info(enc: &mut Encoder) {
         ("rustc_version", build_info::RUSTC_VERSION),
     ];
     enc.sample(name, labels, Value::Int(1));
+}
+
+/// `ispmonitor_icmp_socket_info`: the ICMP sockets are process-wide (shared by every target),
+/// so their mode is a fact of the process, like the build info.
+fn write_icmp_sockets(enc: &mut Encoder) {
+    let name = "ispmonitor_icmp_socket_info";
+    enc.family(&desc(name));
+    for (version, mode) in IcmpSockets::global().modes() {
+        let labels = [("ip_version", version.as_str()), ("mode", mode.as_str())];
+        enc.sample(name, labels, Value::Int(1));
+    }
 }
 
 fn write_histogram<'l>(

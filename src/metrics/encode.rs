@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::poller::outcome::{FamilyDesc, MetricType, Value};
+use crate::poller::outcome::{FamilyDesc, HistogramSnapshot, MetricType, Value};
 
 /// Exposition format chosen by content negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +71,42 @@ impl Encoder {
     }
 
     /// Writes one sample line: `name{labels} value`. Labels are written in the order given.
+    /// A histogram value becomes its `_bucket`, `_sum` and `_count` lines.
     pub fn sample<'l>(
         &mut self,
         name: &str,
         labels: impl IntoIterator<Item = (&'l str, &'l str)>,
         value: Value,
+    ) {
+        match value {
+            Value::Int(v) => self.line(name, labels, Number::Int(v)),
+            Value::Float(v) => self.line(name, labels, Number::Float(v)),
+            Value::Histogram(h) => {
+                let labels: Vec<(&str, &str)> = labels.into_iter().collect();
+                self.histogram(name, &labels, &h);
+            }
+        }
+    }
+
+    /// Writes one histogram series: cumulative `_bucket{le}` lines, then `_sum` and `_count`.
+    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
+        let bucket = format!("{name}_bucket");
+        for (bound, count) in &h.buckets {
+            let le = format_le(*bound);
+            let all = labels.iter().copied().chain([("le", le.as_str())]);
+            self.line(&bucket, all, Number::Int(*count));
+        }
+        let sum = format!("{name}_sum");
+        self.line(&sum, labels.iter().copied(), Number::Float(h.sum));
+        let count = format!("{name}_count");
+        self.line(&count, labels.iter().copied(), Number::Int(h.count));
+    }
+
+    fn line<'l>(
+        &mut self,
+        name: &str,
+        labels: impl IntoIterator<Item = (&'l str, &'l str)>,
+        value: Number,
     ) {
         self.out.push_str(name);
         let mut first = true;
@@ -104,16 +135,23 @@ impl Encoder {
     }
 }
 
-fn write_value(out: &mut String, value: Value) {
+/// The number on one exposition line.
+#[derive(Clone, Copy)]
+enum Number {
+    Int(u64),
+    Float(f64),
+}
+
+fn write_value(out: &mut String, value: Number) {
     match value {
         // Integers are written exactly: a Counter64 keeps every digit on the wire.
-        Value::Int(v) => {
+        Number::Int(v) => {
             let _ = write!(out, "{v}");
         }
-        Value::Float(v) if v.is_nan() => out.push_str("NaN"),
-        Value::Float(v) if v == f64::INFINITY => out.push_str("+Inf"),
-        Value::Float(v) if v == f64::NEG_INFINITY => out.push_str("-Inf"),
-        Value::Float(v) => {
+        Number::Float(v) if v.is_nan() => out.push_str("NaN"),
+        Number::Float(v) if v == f64::INFINITY => out.push_str("+Inf"),
+        Number::Float(v) if v == f64::NEG_INFINITY => out.push_str("-Inf"),
+        Number::Float(v) => {
             let _ = write!(out, "{v}");
         }
     }
@@ -198,6 +236,31 @@ mod tests {
         let mut e = Encoder::new(Format::Text);
         e.sample("m", [], Value::Int(u64::MAX));
         assert_eq!(e.finish(), "m 18446744073709551615\n");
+    }
+
+    #[test]
+    fn histogram_values_expand_to_buckets_sum_and_count() {
+        let h = HistogramSnapshot {
+            buckets: vec![(0.001, 1), (0.5, 3), (f64::INFINITY, 4)],
+            sum: 1.25,
+            count: 4,
+        };
+        let desc = FamilyDesc::new("ispmonitor_rtt_seconds", "RTT", MetricType::Histogram);
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut e = Encoder::new(format);
+            e.family(&desc);
+            let value = Value::Histogram(std::sync::Arc::new(h.clone()));
+            e.sample("ispmonitor_rtt_seconds", [("target", "a")], value);
+            let text = e.finish();
+            assert!(text.starts_with(
+                "# HELP ispmonitor_rtt_seconds RTT\n# TYPE ispmonitor_rtt_seconds histogram\n\
+                 ispmonitor_rtt_seconds_bucket{target=\"a\",le=\"0.001\"} 1\n\
+                 ispmonitor_rtt_seconds_bucket{target=\"a\",le=\"0.5\"} 3\n\
+                 ispmonitor_rtt_seconds_bucket{target=\"a\",le=\"+Inf\"} 4\n\
+                 ispmonitor_rtt_seconds_sum{target=\"a\"} 1.25\n\
+                 ispmonitor_rtt_seconds_count{target=\"a\"} 4\n"
+            ));
+        }
     }
 
     #[test]

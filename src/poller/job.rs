@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::icmp::{IcmpJob, IcmpPoller};
 use super::outcome::{PollOutcome, Protocol};
 use super::snmp::{SnmpJob, SnmpPoller};
 use crate::config::{Credential, Global, Target};
@@ -51,7 +52,8 @@ pub fn new_poller(
 ) -> Result<Box<dyn TargetPoller>, JobError> {
     match protocol {
         Protocol::Snmp => Ok(Box::new(snmp_poller(target, global)?)),
-        Protocol::Ssh | Protocol::Icmp => Err(JobError::Unsupported {
+        Protocol::Icmp => Ok(Box::new(icmp_poller(target)?)),
+        Protocol::Ssh => Err(JobError::Unsupported {
             target: target.name.clone(),
             protocol: protocol.as_str(),
         }),
@@ -62,6 +64,21 @@ impl TargetPoller for SnmpPoller {
     fn poll(&mut self) -> PollFuture<'_> {
         Box::pin(SnmpPoller::poll(self))
     }
+}
+
+impl TargetPoller for IcmpPoller {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(IcmpPoller::poll(self))
+    }
+}
+
+fn icmp_poller(target: &Arc<Target>) -> Result<IcmpPoller, JobError> {
+    // Only a target without an ICMP module has no job: the validator never schedules one.
+    let job = IcmpJob::for_target(target).ok_or_else(|| JobError::Unsupported {
+        target: target.name.clone(),
+        protocol: Protocol::Icmp.as_str(),
+    })?;
+    Ok(IcmpPoller::new(job))
 }
 
 fn snmp_poller(target: &Arc<Target>, global: &Global) -> Result<SnmpPoller, JobError> {

@@ -1,5 +1,6 @@
 //! Polling: the per-target scheduler, the latest results, and one folder per protocol.
 
+pub mod icmp;
 pub mod job;
 pub mod outcome;
 pub mod results;

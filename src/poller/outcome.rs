@@ -77,10 +77,21 @@ pub fn result_label(result: Result<(), FailureReason>) -> &'static str {
 }
 
 /// A sample value. Device counters stay integers so they are rendered exactly.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Int(u64),
     Float(f64),
+    /// A whole histogram series (rendered as `_bucket{le}`, `_sum` and `_count` lines).
+    Histogram(Arc<HistogramSnapshot>),
+}
+
+/// A histogram as a poller accumulated it, ready to render: cumulative bucket counts by upper
+/// bound (the last bound is +Inf, so its count equals `count`), the sum and the count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    pub buckets: Vec<(f64, u64)>,
+    pub sum: f64,
+    pub count: u64,
 }
 
 /// One sample of a device family. The `target` label is not stored here: the encoder adds it.
@@ -103,6 +114,9 @@ pub struct FamilySamples {
 pub struct PollOutcome {
     pub result: Result<(), FailureReason>,
     /// Device metrics. Empty when the poll failed: stale values are never served as fresh.
+    /// The exception is state the poller itself accumulates and updated during this very poll
+    /// (ICMP request/reply counters and RTT histogram): those are fresh even when the probe got
+    /// no reply, and exporting them is how 100 % loss shows.
     pub families: Vec<FamilySamples>,
 }
 

@@ -251,7 +251,7 @@ mod tests {
             .samples
             .iter()
             .find(|s| s.labels[0].1 == interface)
-            .map(|s| s.value)
+            .map(|s| s.value.clone())
     }
 
     fn router() -> (Table, Table) {

@@ -1,0 +1,172 @@
+//! A target's ICMP counters and RTT histogram, accumulated over the target's lifetime and turned
+//! into samples after every probe (also after a probe without a single reply).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::IpVersion;
+use crate::catalog::desc;
+use crate::poller::outcome::{FamilySamples, HistogramSnapshot, Sample, Value};
+
+/// RTT bucket bounds: fine from 50 µs (a LAN or loopback) to 5 s (a congested satellite hop).
+pub const RTT_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
+];
+
+/// Counters of one IP version.
+#[derive(Debug, Clone, PartialEq)]
+struct VersionStats {
+    requests: u64,
+    replies: u64,
+    /// Per-bucket (not cumulative) RTT counts; the last slot is +Inf.
+    rtt_counts: Vec<u64>,
+    rtt_sum: f64,
+}
+
+impl Default for VersionStats {
+    fn default() -> Self {
+        VersionStats {
+            requests: 0,
+            replies: 0,
+            rtt_counts: vec![0; RTT_BUCKETS.len() + 1],
+            rtt_sum: 0.0,
+        }
+    }
+}
+
+impl VersionStats {
+    fn histogram(&self) -> HistogramSnapshot {
+        let bounds = RTT_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        let cumulative = self.rtt_counts.iter().scan(0u64, |total, n| {
+            *total += n;
+            Some(*total)
+        });
+        HistogramSnapshot {
+            buckets: bounds.zip(cumulative).collect(),
+            sum: self.rtt_sum,
+            count: self.replies,
+        }
+    }
+}
+
+/// Everything a target has measured since its poller was created.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IcmpStats {
+    by_version: BTreeMap<IpVersion, VersionStats>,
+}
+
+impl IcmpStats {
+    /// One echo request went out.
+    pub fn request_sent(&mut self, version: IpVersion) {
+        self.by_version.entry(version).or_default().requests += 1;
+    }
+
+    /// Its Echo Reply came back after `rtt`.
+    pub fn reply_received(&mut self, version: IpVersion, rtt: Duration) {
+        let stats = self.by_version.entry(version).or_default();
+        let seconds = rtt.as_secs_f64();
+        stats.replies += 1;
+        stats.rtt_sum += seconds;
+        // `le` is inclusive: a value equal to a bound belongs to that bucket.
+        stats.rtt_counts[RTT_BUCKETS.partition_point(|bound| *bound < seconds)] += 1;
+    }
+
+    /// The three ICMP families, one series per IP version used so far (none before the first
+    /// request).
+    pub fn families(&self) -> Vec<FamilySamples> {
+        if self.by_version.is_empty() {
+            return Vec::new();
+        }
+        let samples = |value: &dyn Fn(&VersionStats) -> Value| {
+            self.by_version
+                .iter()
+                .map(|(version, stats)| Sample {
+                    labels: vec![(Arc::from("ip_version"), version.as_str().to_string())],
+                    value: value(stats),
+                })
+                .collect()
+        };
+        vec![
+            FamilySamples {
+                desc: desc("ispmonitor_icmp_requests_total"),
+                samples: samples(&|s| Value::Int(s.requests)),
+            },
+            FamilySamples {
+                desc: desc("ispmonitor_icmp_replies_total"),
+                samples: samples(&|s| Value::Int(s.replies)),
+            },
+            FamilySamples {
+                desc: desc("ispmonitor_icmp_rtt_seconds"),
+                samples: samples(&|s| Value::Histogram(Arc::new(s.histogram()))),
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value_of(families: &[FamilySamples], name: &str) -> Value {
+        let family = families
+            .iter()
+            .find(|f| &*f.desc.name == name)
+            .expect("family present");
+        family.samples[0].value.clone()
+    }
+
+    #[test]
+    fn nothing_is_exported_before_the_first_request() {
+        assert!(IcmpStats::default().families().is_empty());
+    }
+
+    #[test]
+    fn counters_and_histogram_accumulate() {
+        let mut stats = IcmpStats::default();
+        for _ in 0..4 {
+            stats.request_sent(IpVersion::V4);
+        }
+        stats.reply_received(IpVersion::V4, Duration::from_micros(50));
+        stats.reply_received(IpVersion::V4, Duration::from_millis(3));
+        stats.reply_received(IpVersion::V4, Duration::from_secs(6));
+        let families = stats.families();
+        assert_eq!(
+            value_of(&families, "ispmonitor_icmp_requests_total"),
+            Value::Int(4)
+        );
+        assert_eq!(
+            value_of(&families, "ispmonitor_icmp_replies_total"),
+            Value::Int(3)
+        );
+        let Value::Histogram(h) = value_of(&families, "ispmonitor_icmp_rtt_seconds") else {
+            panic!("histogram expected");
+        };
+        assert_eq!(h.count, 3);
+        assert!((h.sum - 6.00305).abs() < 1e-9, "{}", h.sum);
+        assert_eq!(h.buckets.len(), RTT_BUCKETS.len() + 1);
+        assert_eq!(h.buckets[0], (0.00005, 1), "50 µs is inside le=0.00005");
+        let at = |bound: f64| h.buckets.iter().find(|(b, _)| *b == bound).unwrap().1;
+        assert_eq!(at(0.0025), 1);
+        assert_eq!(at(0.005), 2);
+        assert_eq!(at(5.0), 2);
+        assert_eq!(at(f64::INFINITY), 3);
+    }
+
+    #[test]
+    fn versions_are_separate_series() {
+        let mut stats = IcmpStats::default();
+        stats.request_sent(IpVersion::V4);
+        stats.request_sent(IpVersion::V6);
+        stats.reply_received(IpVersion::V6, Duration::from_millis(1));
+        let families = stats.families();
+        let replies = &families[1];
+        let by_version: Vec<(&str, Value)> = replies
+            .samples
+            .iter()
+            .map(|s| (s.labels[0].1.as_str(), s.value.clone()))
+            .collect();
+        assert_eq!(by_version, vec![("4", Value::Int(0)), ("6", Value::Int(1))]);
+    }
+}
