@@ -15,6 +15,8 @@ command -v prometheus-snmp-exporter >/dev/null 2>&1 || need+=(prometheus-snmp-ex
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# nft: random packet loss in a test namespace on kernels built without netem (sch_netem).
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "install-peers: all peers present"
