@@ -221,3 +221,35 @@ credentials:
         }
     }
 }
+
+#[test]
+fn icmp_modules_build_the_expected_model() {
+    use ispmonitor::config::{IcmpModule, IpProtocol};
+    use ispmonitor::poller::Protocol;
+    let config = load_file(&fixture_dir("valid").join("icmp.yaml")).expect("loads");
+    let icmp = |name: &str| match &config.modules[name].kind {
+        ModuleKind::Icmp(icmp) => icmp.clone(),
+        other => panic!("{name} should be an ICMP module, got {other:?}"),
+    };
+    let defaults = IcmpModule {
+        count: 5,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        payload_size: 56,
+        ip_protocol: IpProtocol::PreferIpv4,
+        source_address: None,
+    };
+    assert_eq!(icmp("icmp"), defaults, "the built-in module");
+    assert_eq!(icmp("ping"), defaults, "count: 5 is the default too");
+    let fast = icmp("ping_v6_fast");
+    assert_eq!(fast.count, 20);
+    assert_eq!(fast.interval, Duration::from_millis(100));
+    assert_eq!(fast.timeout, Duration::from_secs(2));
+    assert_eq!(fast.payload_size, 1400);
+    assert_eq!(fast.ip_protocol, IpProtocol::Ipv6);
+    assert_eq!(fast.source_address, Some("::1".parse().unwrap()));
+    let server = &config.targets[1];
+    assert_eq!((server.host.as_str(), server.port), ("10.1.0.5", Some(22)));
+    assert_eq!(server.protocols(), [Protocol::Icmp]);
+    assert!(server.credential.is_none(), "ICMP needs no credential");
+}

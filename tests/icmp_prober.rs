@@ -101,6 +101,55 @@ fn loopback_v4_and_v6_answer_every_echo() {
         text.contains("ispmonitor_icmp_socket_info{ip_version=\"4\",mode="),
         "socket mode exported"
     );
+    promtool_finds_nothing_about_icmp(&text);
+    let openmetrics = ispmonitor_openmetrics(&ispmonitor);
+    assert!(openmetrics.contains("# TYPE ispmonitor_icmp_requests counter\n"));
+    assert!(openmetrics.contains("# TYPE ispmonitor_icmp_rtt_seconds histogram\n"));
+    assert!(openmetrics.contains(
+        "ispmonitor_icmp_rtt_seconds_bucket{target=\"lo6\",ip_version=\"6\",le=\"0.00005\"}"
+    ));
+}
+
+fn ispmonitor_openmetrics(ispmonitor: &Ispmonitor) -> String {
+    let accept = ("Accept", "application/openmetrics-text; version=1.0.0");
+    let response = common::http::request("GET", &ispmonitor.addr, "/metrics", &[accept]).unwrap();
+    assert!(response
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    response.text()
+}
+
+/// `promtool check metrics` (the classic text format) has no finding about the ICMP families.
+fn promtool_finds_nothing_about_icmp(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed by scripts/install-peers.sh");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !report.contains("icmp"),
+        "promtool check metrics:\n{report}"
+    );
+    assert!(
+        !report.contains("error"),
+        "promtool check metrics:\n{report}"
+    );
 }
 
 #[test]
