@@ -102,6 +102,13 @@ fn loopback_v4_and_v6_answer_every_echo() {
         "socket mode exported"
     );
     promtool_finds_nothing_about_icmp(&text);
+    // /probe pings an address outside the inventory once, with no credential (ICMP needs none).
+    let probe = ispmonitor.get("/probe?target=127.0.0.2&module=probe");
+    assert_eq!(probe.status, 200, "{}", probe.text());
+    let probe = probe.text();
+    assert_eq!(requests(&probe, "127.0.0.2", "4"), 5.0, "{probe}");
+    assert_eq!(replies(&probe, "127.0.0.2", "4"), 5.0, "{probe}");
+    assert_eq!(up(&probe, "127.0.0.2"), Some(1.0));
     let openmetrics = ispmonitor_openmetrics(&ispmonitor);
     assert!(openmetrics.contains("# TYPE ispmonitor_icmp_requests counter\n"));
     assert!(openmetrics.contains("# TYPE ispmonitor_icmp_rtt_seconds histogram\n"));

@@ -129,7 +129,12 @@ fn probe_target(config: &Config, query: &ProbeQuery) -> Result<Target, String> {
         target.credential = Some(found.clone());
         target.credential_name = Some(cred.clone());
     }
-    if target.credential.is_none() {
+    // ICMP needs no credential; every other protocol does.
+    let needs_credential = target
+        .modules
+        .iter()
+        .any(|m| m.protocol() != crate::poller::Protocol::Icmp);
+    if target.credential.is_none() && needs_credential {
         return Err(format!(
             "parameter \"credential\" is required for \"{name}\" (it is not in the inventory)"
         ));
