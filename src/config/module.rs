@@ -9,10 +9,17 @@ use super::model::{
 use super::names::{check_label_name, check_metric_name, check_object_name, METRIC_PREFIX};
 use super::oid::{format_oid, parse_oid};
 use super::raw::{RawMetric, RawModule};
+use super::ssh_module::{default_ssh_module, validate_ssh_module, BUILT_IN_SSH_MODULE};
 use super::validate::{int_in_range, Problems};
 
 /// Modules every config has without declaring them.
-pub const BUILT_IN_MODULE_NAMES: [&str; 4] = ["system", "if_mib", "host_resources", "bgp4"];
+pub const BUILT_IN_MODULE_NAMES: [&str; 5] = [
+    "system",
+    "if_mib",
+    "host_resources",
+    "bgp4",
+    BUILT_IN_SSH_MODULE,
+];
 
 fn built_in(name: &str) -> Option<SnmpModule> {
     match name {
@@ -33,8 +40,22 @@ pub fn validate_modules(
         .iter()
         .filter_map(|name| Some((name.to_string(), snmp_module(name, built_in(name)?))))
         .collect();
+    modules.insert(
+        BUILT_IN_SSH_MODULE.to_string(),
+        Arc::new(Module {
+            name: BUILT_IN_SSH_MODULE.to_string(),
+            kind: default_ssh_module(),
+        }),
+    );
     for (name, module) in raw {
         let path = format!("modules.{name}");
+        if module.module_type.as_deref() == Some("ssh") {
+            if let Some(kind) = validate_named_ssh_module(&path, name, module, problems) {
+                let name = name.clone();
+                modules.insert(name.clone(), Arc::new(Module { name, kind }));
+            }
+            continue;
+        }
         if let Some(custom) = validate_custom_module(&path, name, module, problems) {
             modules.insert(name.clone(), snmp_module(name, SnmpModule::Custom(custom)));
         }
@@ -49,6 +70,26 @@ fn snmp_module(name: &str, module: SnmpModule) -> Arc<Module> {
     })
 }
 
+fn validate_named_ssh_module(
+    path: &str,
+    name: &str,
+    raw: &RawModule,
+    problems: &mut Problems,
+) -> Option<ModuleKind> {
+    let before = problems.len();
+    if BUILT_IN_MODULE_NAMES.contains(&name) {
+        problems.add(
+            path,
+            format!("{name:?} is a built-in module; choose another name"),
+        );
+    }
+    if let Err(message) = check_object_name(name) {
+        problems.add(path, message);
+    }
+    let kind = validate_ssh_module(path, raw, problems);
+    (problems.len() == before).then_some(kind).flatten()
+}
+
 fn validate_custom_module(
     path: &str,
     name: &str,
@@ -56,7 +97,7 @@ fn validate_custom_module(
     problems: &mut Problems,
 ) -> Option<CustomSnmpModule> {
     let before = problems.len();
-    if built_in(name).is_some() {
+    if BUILT_IN_MODULE_NAMES.contains(&name) {
         problems.add(
             path,
             format!("{name:?} is a built-in module; choose another name"),
@@ -69,9 +110,17 @@ fn validate_custom_module(
         Some("snmp") => {}
         Some(other) => problems.add(
             format!("{path}.type"),
-            format!("unknown module type {other:?} (supported: snmp)"),
+            format!("unknown module type {other:?} (supported: snmp, ssh)"),
         ),
-        None => problems.add(format!("{path}.type"), "missing (supported: snmp)"),
+        None => problems.add(format!("{path}.type"), "missing (supported: snmp, ssh)"),
+    }
+    for (field, is_set) in [
+        ("filesystems", raw.filesystems.is_some()),
+        ("max_output_bytes", raw.max_output_bytes.is_some()),
+    ] {
+        if is_set {
+            problems.add(format!("{path}.{field}"), "only applies to ssh modules");
+        }
     }
     let max_repetitions = raw.max_repetitions.and_then(|value| {
         int_in_range(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::outcome::{PollOutcome, Protocol};
 use super::snmp::{SnmpJob, SnmpPoller};
+use super::ssh::{SshJob, SshPoller};
 use crate::config::{Credential, Global, Target};
 
 /// Why a target cannot be polled with a protocol (a config the validator should have refused).
@@ -51,7 +52,8 @@ pub fn new_poller(
 ) -> Result<Box<dyn TargetPoller>, JobError> {
     match protocol {
         Protocol::Snmp => Ok(Box::new(snmp_poller(target, global)?)),
-        Protocol::Ssh | Protocol::Icmp => Err(JobError::Unsupported {
+        Protocol::Ssh => Ok(Box::new(ssh_poller(target)?)),
+        Protocol::Icmp => Err(JobError::Unsupported {
             target: target.name.clone(),
             protocol: protocol.as_str(),
         }),
@@ -79,6 +81,30 @@ fn snmp_poller(target: &Arc<Target>, global: &Global) -> Result<SnmpPoller, JobE
         credential,
         modules: target.modules_for(Protocol::Snmp),
         settings: global.snmp.clone(),
+        timeout: target.timeout,
+    }))
+}
+
+impl TargetPoller for SshPoller {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(SshPoller::poll(self))
+    }
+}
+
+fn ssh_poller(target: &Arc<Target>) -> Result<SshPoller, JobError> {
+    let credential = match target.credential.as_deref() {
+        Some(Credential::Ssh(c)) => c.clone(),
+        Some(_) | None => {
+            return Err(JobError::MissingCredential {
+                target: target.name.clone(),
+                protocol: Protocol::Ssh.as_str(),
+            })
+        }
+    };
+    Ok(SshPoller::new(SshJob {
+        target: target.clone(),
+        credential,
+        modules: target.modules_for(Protocol::Ssh),
         timeout: target.timeout,
     }))
 }
