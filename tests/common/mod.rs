@@ -5,3 +5,4 @@
 pub mod http;
 pub mod ispmonitor;
 pub mod snmpd;
+pub mod sshd;
