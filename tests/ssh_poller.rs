@@ -442,3 +442,114 @@ async fn a_closed_port_is_unreachable() {
     assert_eq!(outcome.result, Err(FailureReason::Unreachable));
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// The value of `VmHWM` (peak resident memory) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("read /proc/PID/status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn serve_exposes_server_metrics_and_never_logs_or_exposes_secrets() {
+    const PASSPHRASE: &str = "passphrase-Zq81-never-logged";
+    let sshd = Sshd::start(SshdOptions::default());
+    let key = keygen(sshd.dir(), "id_locked", "ed25519", PASSPHRASE);
+    sshd.authorize(&key);
+    let key_text = std::fs::read_to_string(&key).expect("key");
+    // A line from the middle of the private key: any leak of the key would contain it.
+    let key_line = key_text.lines().nth(2).expect("key body").to_string();
+    let indented_key: String = key_text.lines().map(|l| format!("      {l}\n")).collect();
+    let config = format!(
+        "global: {{interval: 1s, timeout: 900ms}}\n\
+         credentials:\n\
+         \x20 by_password: {{type: ssh, username: {TEST_USER}, password: \"{TEST_PASSWORD}\", host_key: \"{host_key}\"}}\n\
+         \x20 by_key:\n\
+         \x20   type: ssh\n\
+         \x20   username: {TEST_USER}\n\
+         \x20   passphrase: \"{PASSPHRASE}\"\n\
+         \x20   host_key: \"{host_key}\"\n\
+         \x20   private_key: |\n{indented_key}\
+         targets:\n\
+         \x20 - {{name: web-pw, address: \"127.0.0.1:{port}\", kind: server, modules: [linux], credential: by_password}}\n\
+         \x20 - {{name: web-key, address: \"127.0.0.1:{port}\", kind: server, modules: [linux], credential: by_key}}\n\
+         \x20 - {{name: web-bad, address: \"127.0.0.1:{port}\", kind: server, modules: [linux], credential: wrong_pw}}\n\
+         ",
+        host_key = sshd.host_key(),
+        port = sshd.port,
+    )
+    .replace(
+        "targets:\n",
+        &format!(
+            "\x20 wrong_pw: {{type: ssh, username: {TEST_USER}, password: wrong-Pw-Zq81-secret, host_key: \"{}\"}}\ntargets:\n",
+            sshd.host_key()
+        ),
+    );
+    let path = sshd.dir().join("ispmonitor.yaml");
+    std::fs::write(&path, &config).expect("write config");
+    let server = common::ispmonitor::Ispmonitor::start(&path, &[]);
+    let metrics = server.wait_for_metrics("both ssh targets up", Duration::from_secs(30), |m| {
+        m.contains("ispmonitor_target_up{target=\"web-pw\",protocol=\"ssh\"} 1")
+            && m.contains("ispmonitor_target_up{target=\"web-key\",protocol=\"ssh\"} 1")
+            && m.contains("ispmonitor_target_poll_failure_reason{target=\"web-bad\",protocol=\"ssh\",reason=\"auth\"} 1")
+    });
+    for family in [
+        "ispmonitor_server_cpus{target=\"web-key\"}",
+        "ispmonitor_server_memory_total_bytes{target=\"web-pw\"}",
+        "ispmonitor_target_last_success_timestamp_seconds{target=\"web-pw\",protocol=\"ssh\"}",
+        "ispmonitor_target_poll_duration_seconds{target=\"web-key\",protocol=\"ssh\"}",
+    ] {
+        let value = common::ispmonitor::sample_value(&metrics, family);
+        assert!(value.is_some_and(|v| v > 0.0), "{family}: {value:?}");
+    }
+    let probe = server.get("/probe?target=web-pw").text();
+    assert!(
+        probe.contains("ispmonitor_server_load1{target=\"web-pw\"}"),
+        "{probe}"
+    );
+    let logs = server.stop_and_logs();
+    assert!(logs.contains("ssh connected"), "{logs}");
+    for secret in [
+        TEST_PASSWORD,
+        PASSPHRASE,
+        "wrong-Pw-Zq81-secret",
+        key_line.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "secret leaked into the logs");
+        assert!(!metrics.contains(secret), "secret leaked into /metrics");
+        assert!(!probe.contains(secret), "secret leaked into /probe");
+    }
+}
+
+#[test]
+fn a_server_printing_100_mb_keeps_the_pollers_memory_small() {
+    let sshd = Sshd::start(SshdOptions {
+        force_command: Some("head -c 104857600 /dev/zero".into()),
+        ..Default::default()
+    });
+    let key = keygen(sshd.dir(), "id_ed25519", "ed25519", "");
+    sshd.authorize(&key);
+    let config = format!(
+        "global: {{interval: 1s, timeout: 900ms}}\n\
+         credentials:\n  c: {}\n\
+         targets:\n  - {{name: flood, address: \"{}\", kind: server, modules: [linux], credential: c}}\n",
+        key_credential(&sshd, &key, ""),
+        address(&sshd)
+    );
+    let path = sshd.dir().join("ispmonitor.yaml");
+    std::fs::write(&path, &config).expect("write config");
+    let server = common::ispmonitor::Ispmonitor::start(&path, &[]);
+    let series = "ispmonitor_polls_total{protocol=\"ssh\",result=\"command_failed\"}";
+    server.wait_for_metrics("five capped polls", Duration::from_secs(40), |m| {
+        common::ispmonitor::sample_value(m, series).is_some_and(|v| v >= 5.0)
+    });
+    let peak_kib = peak_rss_kib(server.child.id());
+    eprintln!("VmHWM after 5 polls of a 100 MB output: {peak_kib} KiB");
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB: the output was not capped"
+    );
+}
