@@ -196,7 +196,7 @@ fn target_credential(
             problems.add(
                 field,
                 format!(
-                    "missing: the target has {upper} modules, which need a {} credential",
+                    "missing: the target has {upper} modules, which need a credential of type {}",
                     protocol.as_str()
                 ),
             );
