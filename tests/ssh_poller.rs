@@ -409,6 +409,25 @@ async fn output_over_the_cap_fails_as_command_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_command_that_hangs_times_out_within_the_poll_timeout() {
+    let sshd = Sshd::start(SshdOptions {
+        force_command: Some("sleep 60".into()),
+        ..Default::default()
+    });
+    let key = keygen(sshd.dir(), "id_ed25519", "ed25519", "");
+    sshd.authorize(&key);
+    let yaml = config_yaml(&key_credential(&sshd, &key, ""), &address(&sshd), "2s");
+    let started = Instant::now();
+    let outcome = poll_once(&yaml, sshd.dir()).await;
+    let took = started.elapsed();
+    assert_eq!(outcome.result, Err(FailureReason::Timeout));
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_millis(2400),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_server_that_never_speaks_times_out_within_the_poll_timeout() {
     // Accepted by the kernel's backlog, never answered: no SSH banner ever comes.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
