@@ -33,8 +33,14 @@ impl LogLevel {
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays free for command output.
 pub fn init(level: LogLevel, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},hyper=warn,h2=warn", level.directive())));
+    // russh stays at info even with --log.level debug: its trace level dumps SSH packets in
+    // clear, passwords included (only an explicit RUST_LOG can turn that on).
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "{},hyper=warn,h2=warn,russh=info",
+            level.directive()
+        ))
+    });
     // Colours only on a terminal: escape codes in files and journald are noise.
     let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()

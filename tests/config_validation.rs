@@ -253,3 +253,85 @@ fn icmp_modules_build_the_expected_model() {
     assert_eq!(server.protocols(), [Protocol::Icmp]);
     assert!(server.credential.is_none(), "ICMP needs no credential");
 }
+
+#[test]
+fn ssh_fixture_builds_the_expected_model() {
+    use ispmonitor::config::{HostKeyPolicy, SshAuth};
+    let config = load_file(&fixture_dir("valid").join("ssh.yaml")).expect("loads");
+    let Credential::Ssh(locked) = &*config.credentials["key_locked"] else {
+        panic!("ssh credential expected");
+    };
+    let SshAuth::PrivateKey { passphrase, .. } = &locked.auth else {
+        panic!("private key auth expected");
+    };
+    assert_eq!(
+        passphrase.as_ref().map(|p| p.expose()),
+        Some("fixture-passphrase-1")
+    );
+    let Credential::Ssh(by_agent) = &*config.credentials["by_agent"] else {
+        panic!("ssh credential expected");
+    };
+    assert_eq!(by_agent.auth, SshAuth::Agent);
+    let web4 = config.targets.iter().find(|t| t.name == "web-4").unwrap();
+    let Some(Credential::Ssh(web4_credential)) = web4.credential.as_deref() else {
+        panic!("ssh credential expected");
+    };
+    assert_eq!(
+        web4_credential.host_key,
+        HostKeyPolicy::Pinned(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIRDwva/0XYDRR+xlisjFemGtFX0/YcFLHkRX/1mAzRj"
+                .into()
+        ),
+        "the target's own host_key wins over the credential's"
+    );
+    let web1 = config.targets.iter().find(|t| t.name == "web-1").unwrap();
+    assert_eq!(web1.protocols(), [ispmonitor::poller::Protocol::Ssh]);
+    let ModuleKind::Ssh(data) = &config.modules["linux_data"].kind else {
+        panic!("ssh module expected");
+    };
+    assert_eq!(data.max_output_bytes, 1048576);
+    assert_eq!(data.filesystems.include_fstypes, ["ext4", "xfs"]);
+    assert!(
+        data.filesystems
+            .exclude_fstypes
+            .contains(&"tmpfs".to_string()),
+        "unset lists keep their defaults"
+    );
+}
+
+#[test]
+fn ssh_error_messages_never_quote_passwords_passphrases_or_keys() {
+    let key = std::fs::read_to_string(fixture_dir("secrets").join("ssh_id_ed25519_locked"))
+        .expect("fixture key");
+    let key_body = key.lines().nth(2).expect("key body").to_string();
+    let yaml = format!(
+        "credentials:\n  inline_key:\n    type: ssh\n    username: u\n    passphrase: leaky-passphrase-9\n    host_key: \"ssh-ed25519 AAAA\"\n    private_key: |\n{}",
+        key.lines().map(|l| format!("      {l}\n")).collect::<String>()
+    );
+    let mut all = messages(&load_str(&yaml, &fixture_dir("invalid")).expect_err("invalid"));
+    for path in yaml_files("invalid") {
+        if let Err(errors) = load_file(&path) {
+            all.push(errors.to_string());
+        }
+    }
+    assert!(
+        all.iter()
+            .any(|m| m.contains("credentials.inline_key.passphrase")),
+        "{all:#?}"
+    );
+    for message in &all {
+        for secret in [
+            "leaky-passphrase-9",
+            "ssh-pass-1",
+            "not-the-passphrase",
+            "fixture-passphrase-1",
+            "pp-1",
+            key_body.as_str(),
+        ] {
+            assert!(
+                !message.contains(secret),
+                "{secret:?} leaked in {message:?}"
+            );
+        }
+    }
+}

@@ -1,4 +1,5 @@
-//! `credentials:` entries to validated SNMP v1/v2c/v3 credentials.
+//! `credentials:` entries to validated SNMP v1/v2c/v3 credentials (SSH ones are handed to
+//! `ssh_credential`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +12,7 @@ use super::model::{
 use super::raw::RawCredential;
 use super::secret::Secret;
 use super::secret_source::{resolve_secret, SecretSource};
+use super::ssh_credential::{validate_ssh_credential, SshContext};
 use super::validate::Problems;
 
 /// net-snmp refuses shorter USM passwords (RFC 3414 recommends at least 8 characters).
@@ -56,16 +58,23 @@ fn validate_credential(
 ) -> Option<Credential> {
     let path = context.path;
     match raw.credential_type.as_deref() {
-        Some("snmp") => {}
+        Some("snmp") => reject_ssh_fields(path, raw, problems),
+        Some("ssh") => {
+            let ssh_context = SshContext {
+                path,
+                base_dir: context.base_dir,
+            };
+            return validate_ssh_credential(&ssh_context, raw, problems);
+        }
         Some(other) => {
             problems.add(
                 format!("{path}.type"),
-                format!("unknown credential type {other:?} (supported: snmp)"),
+                format!("unknown credential type {other:?} (supported: snmp, ssh)"),
             );
             return None;
         }
         None => {
-            problems.add(format!("{path}.type"), "missing (supported: snmp)");
+            problems.add(format!("{path}.type"), "missing (supported: snmp, ssh)");
             return None;
         }
     }
@@ -79,6 +88,29 @@ fn validate_credential(
         SnmpVersion::V3 => SnmpCredential::V3(v3_credential(context, raw, problems)?),
     };
     Some(Credential::Snmp(credential))
+}
+
+/// SSH fields on an SNMP credential are reported rather than ignored: the user meant something.
+fn reject_ssh_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
+    let ssh_only = [
+        ("private_key", raw.private_key.is_some()),
+        ("private_key_file", raw.private_key_file.is_some()),
+        ("passphrase", raw.passphrase.is_some()),
+        ("passphrase_file", raw.passphrase_file.is_some()),
+        ("password", raw.password.is_some()),
+        ("password_file", raw.password_file.is_some()),
+        ("agent", raw.agent.is_some()),
+        ("known_hosts_file", raw.known_hosts_file.is_some()),
+        ("accept_new_host_keys", raw.accept_new_host_keys.is_some()),
+        ("host_key", raw.host_key.is_some()),
+        ("host_key_file", raw.host_key_file.is_some()),
+    ];
+    reject_fields(
+        path,
+        &ssh_only,
+        "only applies to ssh credentials, not to this snmp credential",
+        problems,
+    );
 }
 
 /// `1`, `2c` and `3`; YAML integers arrive here as their text, so `3` and `"3"` are the same.

@@ -12,6 +12,8 @@ mod parse;
 mod raw;
 pub mod secret;
 mod secret_source;
+mod ssh_credential;
+mod ssh_module;
 mod target;
 mod validate;
 mod yaml_path;

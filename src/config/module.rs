@@ -10,15 +10,17 @@ use super::model::{
 use super::names::{check_label_name, check_metric_name, check_object_name, METRIC_PREFIX};
 use super::oid::{format_oid, parse_oid};
 use super::raw::{RawMetric, RawModule};
+use super::ssh_module::{default_ssh_module, validate_ssh_module, BUILT_IN_SSH_MODULE};
 use super::validate::{int_in_range, Problems};
 
 /// Modules every config has without declaring them.
-pub const BUILT_IN_MODULE_NAMES: [&str; 5] = [
+pub const BUILT_IN_MODULE_NAMES: [&str; 6] = [
     "system",
     "if_mib",
     "host_resources",
     "bgp4",
     icmp_module::BUILT_IN_NAME,
+    BUILT_IN_SSH_MODULE,
 ];
 
 fn built_in(name: &str) -> Option<SnmpModule> {
@@ -44,15 +46,33 @@ pub fn validate_modules(
         icmp_module::BUILT_IN_NAME.to_string(),
         icmp_module::built_in(),
     );
+    modules.insert(
+        BUILT_IN_SSH_MODULE.to_string(),
+        Arc::new(Module {
+            name: BUILT_IN_SSH_MODULE.to_string(),
+            kind: default_ssh_module(),
+        }),
+    );
     for (name, module) in raw {
         let path = format!("modules.{name}");
-        if module.module_type.as_deref() == Some("icmp") {
-            check_module_name(&path, name, problems);
-            if let Some(icmp) = validate_icmp_module(&path, module, problems) {
-                modules.insert(name.clone(), icmp_module::module(name, icmp));
+        match module.module_type.as_deref() {
+            Some("icmp") => {
+                check_module_name(&path, name, problems);
+                if let Some(icmp) = validate_icmp_module(&path, module, problems) {
+                    modules.insert(name.clone(), icmp_module::module(name, icmp));
+                }
             }
-        } else if let Some(custom) = validate_custom_module(&path, name, module, problems) {
-            modules.insert(name.clone(), snmp_module(name, SnmpModule::Custom(custom)));
+            Some("ssh") => {
+                if let Some(kind) = validate_named_ssh_module(&path, name, module, problems) {
+                    let name = name.clone();
+                    modules.insert(name.clone(), Arc::new(Module { name, kind }));
+                }
+            }
+            _ => {
+                if let Some(custom) = validate_custom_module(&path, name, module, problems) {
+                    modules.insert(name.clone(), snmp_module(name, SnmpModule::Custom(custom)));
+                }
+            }
         }
     }
     modules
@@ -63,6 +83,26 @@ fn snmp_module(name: &str, module: SnmpModule) -> Arc<Module> {
         name: name.to_string(),
         kind: ModuleKind::Snmp(module),
     })
+}
+
+fn validate_named_ssh_module(
+    path: &str,
+    name: &str,
+    raw: &RawModule,
+    problems: &mut Problems,
+) -> Option<ModuleKind> {
+    let before = problems.len();
+    if BUILT_IN_MODULE_NAMES.contains(&name) {
+        problems.add(
+            path,
+            format!("{name:?} is a built-in module; choose another name"),
+        );
+    }
+    if let Err(message) = check_object_name(name) {
+        problems.add(path, message);
+    }
+    let kind = validate_ssh_module(path, raw, problems);
+    (problems.len() == before).then_some(kind).flatten()
 }
 
 fn validate_custom_module(
@@ -77,15 +117,26 @@ fn validate_custom_module(
         Some("snmp") => {}
         Some(other) => problems.add(
             format!("{path}.type"),
-            format!("unknown module type {other:?} (supported: snmp, icmp)"),
+            format!("unknown module type {other:?} (supported: snmp, ssh, icmp)"),
         ),
-        None => problems.add(format!("{path}.type"), "missing (supported: snmp, icmp)"),
+        None => problems.add(
+            format!("{path}.type"),
+            "missing (supported: snmp, ssh, icmp)",
+        ),
     }
     for field in icmp_module::fields_set(raw) {
         problems.add(
             format!("{path}.{field}"),
             "is an ICMP field; only for type: icmp",
         );
+    }
+    for (field, is_set) in [
+        ("filesystems", raw.filesystems.is_some()),
+        ("max_output_bytes", raw.max_output_bytes.is_some()),
+    ] {
+        if is_set {
+            problems.add(format!("{path}.{field}"), "only applies to ssh modules");
+        }
     }
     let max_repetitions = raw.max_repetitions.and_then(|value| {
         int_in_range(

@@ -99,6 +99,18 @@ pub struct RawCredential {
     pub priv_password_file: Option<String>,
     pub key_extension: Option<String>,
     pub context_name: Option<String>,
+    // SSH (`type: ssh`); `username` above is shared with SNMP v3.
+    pub private_key: Option<String>,
+    pub private_key_file: Option<String>,
+    pub passphrase: Option<String>,
+    pub passphrase_file: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub agent: Option<bool>,
+    pub known_hosts_file: Option<String>,
+    pub accept_new_host_keys: Option<bool>,
+    pub host_key: Option<String>,
+    pub host_key_file: Option<String>,
 }
 
 /// One entry under `modules:`.
@@ -117,6 +129,20 @@ pub struct RawModule {
     pub payload_size: Option<i64>,
     pub ip_protocol: Option<String>,
     pub source_address: Option<String>,
+
+    // SSH modules (`type: ssh`).
+    pub filesystems: Option<RawFilesystemFilter>,
+    pub max_output_bytes: Option<i64>,
+}
+
+/// `filesystems:` of an SSH module: which mounts are reported.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilesystemFilter {
+    pub include_fstypes: Option<Vec<String>>,
+    pub exclude_fstypes: Option<Vec<String>>,
+    pub include_mountpoints: Option<Vec<String>>,
+    pub exclude_mountpoints: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,4 +168,6 @@ pub struct RawTarget {
     pub interval: Option<String>,
     pub timeout: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
+    /// SSH: this server's pinned host key, overriding the credential's host-key policy.
+    pub host_key: Option<String>,
 }

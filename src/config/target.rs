@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use super::address::parse_target_address;
 use super::icmp_module::check_target_icmp;
-use super::model::{Credential, Global, Module, Target, TargetKind};
+use super::model::{Credential, Global, HostKeyPolicy, Module, Target, TargetKind};
 use super::module::BUILT_IN_MODULE_NAMES;
 use super::names::{check_object_name, check_user_label_name};
 use super::raw::{RawCredential, RawModule, RawTarget};
+use super::ssh_credential::parse_pinned_host_key;
 use super::validate::{check_timeout_shorter, optional_duration, Problems, Shown};
+use crate::poller::Protocol;
 
 /// What targets refer to. `declared_*` hold every name written in the file, valid or not, so
 /// that a target using a broken credential is not also told the credential is undefined.
@@ -174,8 +176,10 @@ fn target_modules(
     all_found.then_some(modules)
 }
 
-/// The target's credential. SNMP needs one; every module today is SNMP, but the check goes
-/// through the module's protocol so SSH/ICMP modules slot in later.
+/// The target's credential. SNMP and SSH modules need a credential of their protocol; ICMP
+/// needs none. A target has one credential, so SNMP and SSH modules cannot be mixed on one
+/// target (two targets with the same address do that). A target's own `host_key` pins the SSH
+/// server's key, replacing the credential's host-key policy for this target only.
 fn target_credential(
     path: &str,
     raw: &RawTarget,
@@ -183,17 +187,22 @@ fn target_credential(
     problems: &mut Problems,
 ) -> Option<Arc<Credential>> {
     let field = format!("{path}.credential");
+    let needed = needed_credential_protocol(path, raw, references, problems)?;
+    if raw.host_key.is_some() && needed != Some(Protocol::Ssh) {
+        problems.add(
+            format!("{path}.host_key"),
+            "only applies to targets with ssh modules",
+        );
+    }
     let Some(name) = raw.credential.as_deref() else {
-        let wants_snmp = raw
-            .modules
-            .iter()
-            .flatten()
-            .filter_map(|module| references.modules.get(module))
-            .any(|module| module.protocol() == crate::poller::Protocol::Snmp);
-        if wants_snmp {
+        if let Some(protocol) = needed {
+            let upper = protocol.as_str().to_ascii_uppercase();
             problems.add(
                 field,
-                "missing: the target has SNMP modules, which need a credential",
+                format!(
+                    "missing: the target has {upper} modules, which need a credential of type {}",
+                    protocol.as_str()
+                ),
             );
         }
         return None;
@@ -202,7 +211,74 @@ fn target_credential(
         problems.add(field, format!("{name:?} is not defined under credentials"));
         return None;
     }
-    references.credentials.get(name).cloned()
+    let credential = references.credentials.get(name)?;
+    let has = credential.protocol();
+    match needed {
+        Some(protocol) if protocol != has => {
+            problems.add(
+                field,
+                format!(
+                    "{name:?} is an {} credential, but the target's modules need an {} credential",
+                    has.as_str(),
+                    protocol.as_str()
+                ),
+            );
+            return None;
+        }
+        // ICMP-only targets need none; one given anyway is unused, not wrong.
+        None | Some(_) => {}
+    }
+    with_target_host_key(path, credential, raw.host_key.as_deref(), problems)
+}
+
+/// The one protocol whose credential the target's modules need (`Ok(None)`: none needed);
+/// `None` when SNMP and SSH modules are mixed, which is reported.
+fn needed_credential_protocol(
+    path: &str,
+    raw: &RawTarget,
+    references: &References<'_>,
+    problems: &mut Problems,
+) -> Option<Option<Protocol>> {
+    let mut needed: Vec<Protocol> = raw
+        .modules
+        .iter()
+        .flatten()
+        .filter_map(|module| references.modules.get(module))
+        .map(|module| module.protocol())
+        .filter(|protocol| *protocol != Protocol::Icmp)
+        .collect();
+    needed.sort();
+    needed.dedup();
+    match needed.as_slice() {
+        [] => Some(None),
+        [one] => Some(Some(*one)),
+        _ => {
+            problems.add(
+                format!("{path}.modules"),
+                "mixes snmp and ssh modules, but a target has one credential; \
+                 declare two targets with the same address (one per protocol)",
+            );
+            None
+        }
+    }
+}
+
+/// A copy of the SSH credential whose host-key policy is the target's pinned key.
+fn with_target_host_key(
+    path: &str,
+    credential: &Arc<Credential>,
+    host_key: Option<&str>,
+    problems: &mut Problems,
+) -> Option<Arc<Credential>> {
+    let (Some(text), Credential::Ssh(ssh)) = (host_key, credential.as_ref()) else {
+        return Some(Arc::clone(credential));
+    };
+    let key = parse_pinned_host_key(text)
+        .map_err(|message| problems.add(format!("{path}.host_key"), message))
+        .ok()?;
+    let mut ssh = ssh.clone();
+    ssh.host_key = HostKeyPolicy::Pinned(key);
+    Some(Arc::new(Credential::Ssh(ssh)))
 }
 
 /// Interval and timeout after applying the global defaults; the timeout must stay shorter.

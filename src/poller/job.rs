@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::icmp::{IcmpJob, IcmpPoller};
 use super::outcome::{PollOutcome, Protocol};
 use super::snmp::{SnmpJob, SnmpPoller};
+use super::ssh::{SshJob, SshPoller};
 use crate::config::{Credential, Global, Target};
 
 /// Why a target cannot be polled with a protocol (a config the validator should have refused).
@@ -53,10 +54,7 @@ pub fn new_poller(
     match protocol {
         Protocol::Snmp => Ok(Box::new(snmp_poller(target, global)?)),
         Protocol::Icmp => Ok(Box::new(icmp_poller(target)?)),
-        Protocol::Ssh => Err(JobError::Unsupported {
-            target: target.name.clone(),
-            protocol: protocol.as_str(),
-        }),
+        Protocol::Ssh => Ok(Box::new(ssh_poller(target)?)),
     }
 }
 
@@ -96,6 +94,30 @@ fn snmp_poller(target: &Arc<Target>, global: &Global) -> Result<SnmpPoller, JobE
         credential,
         modules: target.modules_for(Protocol::Snmp),
         settings: global.snmp.clone(),
+        timeout: target.timeout,
+    }))
+}
+
+impl TargetPoller for SshPoller {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(SshPoller::poll(self))
+    }
+}
+
+fn ssh_poller(target: &Arc<Target>) -> Result<SshPoller, JobError> {
+    let credential = match target.credential.as_deref() {
+        Some(Credential::Ssh(c)) => c.clone(),
+        Some(_) | None => {
+            return Err(JobError::MissingCredential {
+                target: target.name.clone(),
+                protocol: Protocol::Ssh.as_str(),
+            })
+        }
+    };
+    Ok(SshPoller::new(SshJob {
+        target: target.clone(),
+        credential,
+        modules: target.modules_for(Protocol::Ssh),
         timeout: target.timeout,
     }))
 }

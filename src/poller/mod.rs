@@ -6,5 +6,6 @@ pub mod outcome;
 pub mod results;
 pub mod scheduler;
 pub mod snmp;
+pub mod ssh;
 
 pub use outcome::{FailureReason, PollOutcome, Protocol};

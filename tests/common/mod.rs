@@ -6,3 +6,4 @@ pub mod http;
 pub mod ispmonitor;
 pub mod netns;
 pub mod snmpd;
+pub mod sshd;
