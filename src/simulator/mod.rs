@@ -1,5 +1,6 @@
 //! The device simulator: SNMP agents on loopback serving deterministic, plausible routers.
 
+pub mod agent;
 pub mod control;
 pub mod credentials;
 pub mod device;

@@ -4,4 +4,5 @@
 
 pub mod http;
 pub mod ispmonitor;
+pub mod netsnmp;
 pub mod snmpd;
