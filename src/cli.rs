@@ -98,7 +98,11 @@ pub struct FleetArgs {
 
     /// First address: device N listens on this address + N (127.0.0.0/8 only), or with
     /// --consecutive-ports every device listens here on its own port.
-    #[arg(long = "listen", env = "ISPMONITOR_SIM_LISTEN", default_value = "127.1.0.1")]
+    #[arg(
+        long = "listen",
+        env = "ISPMONITOR_SIM_LISTEN",
+        default_value = "127.1.0.1"
+    )]
     pub listen: std::net::IpAddr,
 
     /// UDP port of every device (the first port with --consecutive-ports; 0 lets the system
@@ -120,8 +124,11 @@ pub struct FleetArgs {
     pub seed: u64,
 
     /// Address of the control endpoint (GET/PUT /scenario, /metrics); "none" for none.
-    #[arg(long = "control.listen-address", env = "ISPMONITOR_SIM_CONTROL_LISTEN_ADDRESS",
-          default_value = "127.0.0.1:9161")]
+    #[arg(
+        long = "control.listen-address",
+        env = "ISPMONITOR_SIM_CONTROL_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:9161"
+    )]
     pub control_listen_address: String,
 
     #[command(flatten)]
@@ -146,8 +153,12 @@ pub struct SimCredentialArgs {
     pub v3_username: String,
 
     /// SNMPv3 authentication protocol.
-    #[arg(long = "v3.auth-protocol", env = "ISPMONITOR_SIM_V3_AUTH_PROTOCOL", value_enum,
-          default_value = "sha")]
+    #[arg(
+        long = "v3.auth-protocol",
+        env = "ISPMONITOR_SIM_V3_AUTH_PROTOCOL",
+        value_enum,
+        default_value = "sha"
+    )]
     pub v3_auth_protocol: crate::simulator::credentials::SimAuth,
 
     /// SNMPv3 authentication password (at least 8 characters).
@@ -156,8 +167,12 @@ pub struct SimCredentialArgs {
     pub v3_auth_password: crate::config::Secret,
 
     /// SNMPv3 privacy protocol (none: authNoPriv).
-    #[arg(long = "v3.priv-protocol", env = "ISPMONITOR_SIM_V3_PRIV_PROTOCOL", value_enum,
-          default_value = "aes")]
+    #[arg(
+        long = "v3.priv-protocol",
+        env = "ISPMONITOR_SIM_V3_PRIV_PROTOCOL",
+        value_enum,
+        default_value = "aes"
+    )]
     pub v3_priv_protocol: crate::simulator::credentials::SimPriv,
 
     /// SNMPv3 privacy password (at least 8 characters).
@@ -173,7 +188,12 @@ pub struct SimulateArgs {
     pub fleet: FleetArgs,
 
     /// Scenario at start (switch later with PUT /scenario or SIGUSR1).
-    #[arg(long = "scenario", env = "ISPMONITOR_SIM_SCENARIO", value_enum, default_value = "healthy")]
+    #[arg(
+        long = "scenario",
+        env = "ISPMONITOR_SIM_SCENARIO",
+        value_enum,
+        default_value = "healthy"
+    )]
     pub scenario: crate::simulator::scenario::ScenarioKind,
 
     /// Share of devices the scenario affects, 0-1 (default 0.25, at least one device).
@@ -181,7 +201,11 @@ pub struct SimulateArgs {
     pub scenario_fraction: Option<f64>,
 
     /// Exactly these devices (0-based, comma-separated) instead of a fraction.
-    #[arg(long = "scenario.devices", env = "ISPMONITOR_SIM_SCENARIO_DEVICES", value_delimiter = ',')]
+    #[arg(
+        long = "scenario.devices",
+        env = "ISPMONITOR_SIM_SCENARIO_DEVICES",
+        value_delimiter = ','
+    )]
     pub scenario_devices: Vec<u32>,
 
     /// slow-agent: response delay (default 500ms).
@@ -202,8 +226,12 @@ pub struct SimulateArgs {
     pub write_config: Option<PathBuf>,
 
     /// Which credential the written targets use (mixed: even devices v2c, odd v3).
-    #[arg(long = "write-config.snmp-version", env = "ISPMONITOR_SIM_WRITE_CONFIG_SNMP_VERSION",
-          value_enum, default_value = "2c")]
+    #[arg(
+        long = "write-config.snmp-version",
+        env = "ISPMONITOR_SIM_WRITE_CONFIG_SNMP_VERSION",
+        value_enum,
+        default_value = "2c"
+    )]
     pub write_config_version: crate::simulator::write_config::TargetVersion,
 
     /// Poll interval written to the config.
@@ -221,8 +249,12 @@ pub struct SimulateArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Address for /metrics, /probe and health (repeatable, or comma-separated).
-    #[arg(long = "web.listen-address", env = "ISPMONITOR_WEB_LISTEN_ADDRESS", value_delimiter = ',',
-          default_value = "127.0.0.1:9090")]
+    #[arg(
+        long = "web.listen-address",
+        env = "ISPMONITOR_WEB_LISTEN_ADDRESS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:9090"
+    )]
     pub listen_addresses: Vec<String>,
 
     /// How many simulated routers (device 1 is down, 2 flaps a port, 3 has saturated uplinks).
@@ -231,7 +263,11 @@ pub struct DemoArgs {
     pub devices: u32,
 
     /// First loopback address of the fleet (device N on this address + N).
-    #[arg(long = "listen", env = "ISPMONITOR_DEMO_LISTEN", default_value = "127.1.0.1")]
+    #[arg(
+        long = "listen",
+        env = "ISPMONITOR_DEMO_LISTEN",
+        default_value = "127.1.0.1"
+    )]
     pub listen: std::net::IpAddr,
 
     /// UDP port of every simulated router (above 1023: no root needed).
@@ -247,8 +283,11 @@ pub struct DemoArgs {
     pub interval: std::time::Duration,
 
     /// Address of the simulator's control endpoint (GET/PUT /scenario); "none" for none.
-    #[arg(long = "control.listen-address", env = "ISPMONITOR_DEMO_CONTROL_LISTEN_ADDRESS",
-          default_value = "127.0.0.1:9161")]
+    #[arg(
+        long = "control.listen-address",
+        env = "ISPMONITOR_DEMO_CONTROL_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:9161"
+    )]
     pub control_listen_address: String,
 }
 
@@ -308,8 +347,14 @@ mod tests {
         assert_eq!(args.fleet.listen.to_string(), "127.1.0.1");
         assert_eq!(args.fleet.credentials.community.expose(), "public");
         assert_eq!(args.fleet.credentials.v3_username, "simuser");
-        assert_eq!(args.fleet.credentials.v3_auth_password.expose(), "authpass123");
-        assert_eq!(args.fleet.credentials.v3_priv_password.expose(), "privpass123");
+        assert_eq!(
+            args.fleet.credentials.v3_auth_password.expose(),
+            "authpass123"
+        );
+        assert_eq!(
+            args.fleet.credentials.v3_priv_password.expose(),
+            "privpass123"
+        );
         assert_eq!(
             args.scenario,
             crate::simulator::scenario::ScenarioKind::Healthy
@@ -342,6 +387,8 @@ mod tests {
             .unwrap()
             .write_long_help(&mut help)
             .unwrap();
-        assert!(String::from_utf8(help).unwrap().contains("--scenario.fraction"));
+        assert!(String::from_utf8(help)
+            .unwrap()
+            .contains("--scenario.fraction"));
     }
 }

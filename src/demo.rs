@@ -128,7 +128,11 @@ fn log_started(fleet: &RunningFleet) {
     );
 }
 
-fn write_fleet_config(fleet: &RunningFleet, args: &SimulateArgs, path: &Path) -> anyhow::Result<()> {
+fn write_fleet_config(
+    fleet: &RunningFleet,
+    args: &SimulateArgs,
+    path: &Path,
+) -> anyhow::Result<()> {
     let credentials = credentials(&args.fleet.credentials);
     let config = FleetConfig {
         devices: &fleet.devices,
@@ -146,9 +150,11 @@ fn write_fleet_config(fleet: &RunningFleet, args: &SimulateArgs, path: &Path) ->
 }
 
 async fn wait_for_stop(fleet: &RunningFleet) -> anyhow::Result<()> {
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut cycle = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
+    let mut cycle =
+        signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
     loop {
         tokio::select! {
             _ = terminate.recv() => return Ok(()),

@@ -12,9 +12,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::agent::AgentStats;
+use super::scenario::ScenarioState;
 use super::scenario::{Epoch, ScenarioRequest};
 use super::service::SimClock;
-use super::scenario::ScenarioState;
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -82,7 +82,10 @@ async fn switch(
 async fn metrics(State(state): State<ControlState>) -> Response {
     let body = render_metrics(&state);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()
@@ -98,10 +101,26 @@ pub fn render_metrics(state: &ControlState) -> String {
         ("requests", "SNMP requests received", stats.requests),
         ("responses", "SNMP responses sent", stats.responses),
         ("varbinds", "Variable bindings answered", stats.varbinds),
-        ("dropped", "Requests left unanswered by a scenario (router-down, packet-loss)", stats.dropped),
-        ("decode_errors", "Datagrams that were not a well-formed SNMP request", stats.decode_errors),
-        ("auth_failures", "Requests with a wrong community or failed SNMPv3 security", stats.auth_failures),
-        ("too_big", "Responses that exceeded the message size and became tooBig", stats.too_big),
+        (
+            "dropped",
+            "Requests left unanswered by a scenario (router-down, packet-loss)",
+            stats.dropped,
+        ),
+        (
+            "decode_errors",
+            "Datagrams that were not a well-formed SNMP request",
+            stats.decode_errors,
+        ),
+        (
+            "auth_failures",
+            "Requests with a wrong community or failed SNMPv3 security",
+            stats.auth_failures,
+        ),
+        (
+            "too_big",
+            "Responses that exceeded the message size and became tooBig",
+            stats.too_big,
+        ),
     ];
     for (name, help, value) in counters {
         let _ = write!(

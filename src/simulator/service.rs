@@ -8,13 +8,17 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::agent::{self, AgentSecurity, AgentSettings, AgentStats, Endpoint, UsmAuth, UsmPriv, UsmUser};
+use super::agent::{
+    self, AgentSecurity, AgentSettings, AgentStats, Endpoint, UsmAuth, UsmPriv, UsmUser,
+};
 use super::control::ControlState;
 use super::credentials::{SimAuth, SimCredentials, SimPriv};
 use super::device::{Device, DeviceSpec, FrozenClock, Identity};
 use super::fleet::{FleetAddresses, FleetError};
 use super::mib::MibView;
-use super::scenario::{Epoch, FleetShape, ScenarioError, ScenarioKind, ScenarioRequest, ScenarioState};
+use super::scenario::{
+    Epoch, FleetShape, ScenarioError, ScenarioKind, ScenarioRequest, ScenarioState,
+};
 
 /// Everything needed to start a fleet.
 #[derive(Debug, Clone)]

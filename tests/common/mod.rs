@@ -5,4 +5,5 @@
 pub mod http;
 pub mod ispmonitor;
 pub mod netsnmp;
+pub mod simulator;
 pub mod snmpd;
