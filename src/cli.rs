@@ -44,10 +44,10 @@ pub enum Command {
     #[command(hide = true)]
     MetricsDoc,
     /// Serve simulated routers over SNMP on loopback (see docs/simulator.md).
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// Run a complete installation on this machine: a simulated fleet (some routers in trouble),
     /// the poller, and /metrics. No external gear, no database.
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -16,8 +16,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => run_serve(args),
-        Command::Simulate(args) => run_async(demo::simulate(args)),
-        Command::Demo(args) => run_async(demo::demo(args)),
+        Command::Simulate(args) => run_async(demo::simulate(*args)),
+        Command::Demo(args) => run_async(demo::demo(*args)),
     }
 }
 

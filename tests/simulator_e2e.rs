@@ -181,3 +181,69 @@ fn net_snmp_tools_read_exactly_what_the_device_serves() {
     let wanted: Vec<(String, String)> = picked.into_iter().cloned().collect();
     assert_eq!(got, wanted);
 }
+
+/// `ispmonitor demo` on free ports: within a minute the metrics show real traffic, a router
+/// that is down and a port that flaps.
+#[test]
+fn the_demo_shows_traffic_a_down_router_and_a_flapping_port() {
+    use std::process::{Command, Stdio};
+    let web = format!("127.0.0.1:{}", common::ispmonitor::free_tcp_port());
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(log_dir.path().join("demo.log")).unwrap();
+    let mut child = Command::new(common::ispmonitor::binary())
+        .args([
+            "demo",
+            "--web.listen-address",
+            &web,
+            "--port",
+            "0",
+            "--devices",
+            "5",
+        ])
+        .args(["--interval", "2s", "--control.listen-address", "none"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start ispmonitor demo");
+    let started = Instant::now();
+    let names: Vec<String> = (0..5)
+        .map(|i| local_device(1, i, 5).identity().sys_name.clone())
+        .collect();
+    let flapper = local_device(1, 2, 5);
+    let port = flapper.interface_names()[flapper.flapping_port().unwrap() as usize - 1].to_string();
+    let uplink = local_device(1, 0, 5).interface_names()[2].to_string();
+    let flap_series = format!(
+        "ispmonitor_interface_up{{target=\"{}\",interface=\"{port}\"}}",
+        names[2]
+    );
+    let mut flap_states = std::collections::BTreeSet::new();
+    let mut last = String::new();
+    let mut seen_all = false;
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Ok(response) = common::http::get(&web, "/metrics") {
+            last = response.text();
+            if let Some(state) = sample_value(&last, &flap_series) {
+                flap_states.insert(state as u8);
+            }
+            let traffic = sample_value(
+                &last,
+                &format!("ispmonitor_interface_receive_bytes_total{{target=\"{}\",interface=\"{uplink}\"}}", names[0]),
+            );
+            let down = up(&last, &names[1]) == Some(0.0);
+            if down && traffic.is_some_and(|b| b > 1e9) && flap_states.len() == 2 {
+                seen_all = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(log_dir.path().join("demo.log")).unwrap_or_default();
+    assert!(
+        seen_all,
+        "after {:?}: flap states {flap_states:?}\n{logs}\n{last}",
+        started.elapsed()
+    );
+    assert!(up(&last, &names[0]) == Some(1.0) && up(&last, &names[4]) == Some(1.0));
+}

@@ -155,6 +155,9 @@ fn reboot_switched_at_run_time_resets_uptime_and_counters() {
     let bytes_before = rx_bytes(&before, rebooted, &uplink).unwrap();
     assert!(uptime_before > 86_400.0, "{uptime_before}");
 
+    let (status, body) = sim.put_scenario(r#"{"name": "reboot", "devices": [2]}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("device 2 does not exist"), "{body}");
     let (status, body) = sim.put_scenario(r#"{"name": "reboot", "devices": [0]}"#);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"affected_devices\":[0]"), "{body}");

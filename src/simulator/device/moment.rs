@@ -87,15 +87,15 @@ impl<'h> Moment<'h> {
         let since = self.boot.unwrap_or(f64::NEG_INFINITY);
         self.history
             .iter()
+            .rev()
             .filter(|epoch| {
                 let start = seconds(epoch.start);
                 start >= since && start <= self.secs
             })
-            .filter_map(|epoch| {
+            .find_map(|epoch| {
                 let condition = epoch.plan.condition(self.device)?;
                 (condition.kind == kind).then(|| (seconds(epoch.start), *condition))
             })
-            .last()
     }
 
     /// Whether the device is under `kind` now.
