@@ -43,6 +43,11 @@ pub enum Command {
     /// Print docs/metrics.md, generated from the metric catalogue.
     #[command(hide = true)]
     MetricsDoc,
+    /// Serve simulated routers over SNMP on loopback (see docs/simulator.md).
+    Simulate(Box<SimulateArgs>),
+    /// Run a complete installation on this machine: a simulated fleet (some routers in trouble),
+    /// the poller, and /metrics. No external gear, no database.
+    Demo(Box<DemoArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +89,215 @@ fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
     crate::config::duration::parse_duration(text)
 }
 
+/// Where the simulated fleet listens and what it is (shared by `simulate` and `demo`).
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// How many simulated routers.
+    #[arg(long = "devices", env = "ISPMONITOR_SIM_DEVICES", default_value_t = 10)]
+    pub devices: u32,
+
+    /// First address: device N listens on this address + N (127.0.0.0/8 only), or with
+    /// --consecutive-ports every device listens here on its own port.
+    #[arg(
+        long = "listen",
+        env = "ISPMONITOR_SIM_LISTEN",
+        default_value = "127.1.0.1"
+    )]
+    pub listen: std::net::IpAddr,
+
+    /// UDP port of every device (the first port with --consecutive-ports; 0 lets the system
+    /// choose). Ports below 1024 need root or CAP_NET_BIND_SERVICE.
+    #[arg(long = "port", env = "ISPMONITOR_SIM_PORT", default_value_t = 161)]
+    pub port: u16,
+
+    /// All devices on --listen, on consecutive ports from --port.
+    #[arg(long = "consecutive-ports", env = "ISPMONITOR_SIM_CONSECUTIVE_PORTS")]
+    pub consecutive_ports: bool,
+
+    /// Interfaces per router (ifNumber).
+    #[arg(long = "interfaces", env = "ISPMONITOR_SIM_INTERFACES", default_value_t = 48,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub interfaces: u32,
+
+    /// Seed of the fleet: the same seed gives the same routers, interfaces and traffic.
+    #[arg(long = "seed", env = "ISPMONITOR_SIM_SEED", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Address of the control endpoint (GET/PUT /scenario, /metrics); "none" for none.
+    #[arg(
+        long = "control.listen-address",
+        env = "ISPMONITOR_SIM_CONTROL_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:9161"
+    )]
+    pub control_listen_address: String,
+
+    #[command(flatten)]
+    pub credentials: SimCredentialArgs,
+
+    /// Stop the simulated clock at this many seconds (tests compare walks value for value).
+    #[arg(long = "freeze-time", hide = true, value_parser = parse_delay)]
+    pub freeze_time: Option<std::time::Duration>,
+}
+
+/// What the simulated agents accept. Defaults are the documented ones; values are never logged.
+#[derive(Debug, Args)]
+pub struct SimCredentialArgs {
+    /// SNMPv1/v2c community.
+    #[arg(long = "community", env = "ISPMONITOR_SIM_COMMUNITY", hide_env_values = true,
+          default_value = crate::simulator::credentials::DEFAULT_COMMUNITY, value_parser = parse_secret)]
+    pub community: crate::config::Secret,
+
+    /// SNMPv3 user name.
+    #[arg(long = "v3.username", env = "ISPMONITOR_SIM_V3_USERNAME",
+          default_value = crate::simulator::credentials::DEFAULT_V3_USER)]
+    pub v3_username: String,
+
+    /// SNMPv3 authentication protocol.
+    #[arg(
+        long = "v3.auth-protocol",
+        env = "ISPMONITOR_SIM_V3_AUTH_PROTOCOL",
+        value_enum,
+        default_value = "sha"
+    )]
+    pub v3_auth_protocol: crate::simulator::credentials::SimAuth,
+
+    /// SNMPv3 authentication password (at least 8 characters).
+    #[arg(long = "v3.auth-password", env = "ISPMONITOR_SIM_V3_AUTH_PASSWORD", hide_env_values = true,
+          default_value = crate::simulator::credentials::DEFAULT_AUTH_PASSWORD, value_parser = parse_secret)]
+    pub v3_auth_password: crate::config::Secret,
+
+    /// SNMPv3 privacy protocol (none: authNoPriv).
+    #[arg(
+        long = "v3.priv-protocol",
+        env = "ISPMONITOR_SIM_V3_PRIV_PROTOCOL",
+        value_enum,
+        default_value = "aes"
+    )]
+    pub v3_priv_protocol: crate::simulator::credentials::SimPriv,
+
+    /// SNMPv3 privacy password (at least 8 characters).
+    #[arg(long = "v3.priv-password", env = "ISPMONITOR_SIM_V3_PRIV_PASSWORD", hide_env_values = true,
+          default_value = crate::simulator::credentials::DEFAULT_PRIV_PASSWORD, value_parser = parse_secret)]
+    pub v3_priv_password: crate::config::Secret,
+}
+
+/// `ispmonitor simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+
+    /// Scenario at start (switch later with PUT /scenario or SIGUSR1).
+    #[arg(
+        long = "scenario",
+        env = "ISPMONITOR_SIM_SCENARIO",
+        value_enum,
+        default_value = "healthy"
+    )]
+    pub scenario: crate::simulator::scenario::ScenarioKind,
+
+    /// Share of devices the scenario affects, 0-1 (default 0.25, at least one device).
+    #[arg(long = "scenario.fraction", env = "ISPMONITOR_SIM_SCENARIO_FRACTION")]
+    pub scenario_fraction: Option<f64>,
+
+    /// Exactly these devices (0-based, comma-separated) instead of a fraction.
+    #[arg(
+        long = "scenario.devices",
+        env = "ISPMONITOR_SIM_SCENARIO_DEVICES",
+        value_delimiter = ','
+    )]
+    pub scenario_devices: Vec<u32>,
+
+    /// slow-agent: response delay (default 500ms).
+    #[arg(long = "scenario.delay", env = "ISPMONITOR_SIM_SCENARIO_DELAY", value_parser = parse_delay)]
+    pub scenario_delay: Option<std::time::Duration>,
+
+    /// packet-loss: share of requests dropped, 0-1 (default 0.3).
+    #[arg(long = "scenario.loss", env = "ISPMONITOR_SIM_SCENARIO_LOSS")]
+    pub scenario_loss: Option<f64>,
+
+    /// flapping-interface: half-period (default 7s); reboot: time between reboots (default:
+    /// once); counter-wrap: time until the 64-bit edge (default 20s).
+    #[arg(long = "scenario.period", env = "ISPMONITOR_SIM_SCENARIO_PERIOD", value_parser = parse_delay)]
+    pub scenario_period: Option<std::time::Duration>,
+
+    /// Write a poller config for the fleet (credentials and one target per device) to this file.
+    #[arg(long = "write-config", env = "ISPMONITOR_SIM_WRITE_CONFIG")]
+    pub write_config: Option<PathBuf>,
+
+    /// Which credential the written targets use (mixed: even devices v2c, odd v3).
+    #[arg(
+        long = "write-config.snmp-version",
+        env = "ISPMONITOR_SIM_WRITE_CONFIG_SNMP_VERSION",
+        value_enum,
+        default_value = "2c"
+    )]
+    pub write_config_version: crate::simulator::write_config::TargetVersion,
+
+    /// Poll interval written to the config.
+    #[arg(long = "write-config.interval", env = "ISPMONITOR_SIM_WRITE_CONFIG_INTERVAL",
+          default_value = "15s", value_parser = parse_delay)]
+    pub write_config_interval: std::time::Duration,
+
+    /// Poll timeout written to the config (shorter than the interval).
+    #[arg(long = "write-config.timeout", env = "ISPMONITOR_SIM_WRITE_CONFIG_TIMEOUT",
+          default_value = "5s", value_parser = parse_delay)]
+    pub write_config_timeout: std::time::Duration,
+}
+
+/// `ispmonitor demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address for /metrics, /probe and health (repeatable, or comma-separated).
+    #[arg(
+        long = "web.listen-address",
+        env = "ISPMONITOR_WEB_LISTEN_ADDRESS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:9090"
+    )]
+    pub listen_addresses: Vec<String>,
+
+    /// How many simulated routers (device 1 is down, 2 flaps a port, 3 has saturated uplinks).
+    #[arg(long = "devices", env = "ISPMONITOR_DEMO_DEVICES", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(4..=10_000))]
+    pub devices: u32,
+
+    /// First loopback address of the fleet (device N on this address + N).
+    #[arg(
+        long = "listen",
+        env = "ISPMONITOR_DEMO_LISTEN",
+        default_value = "127.1.0.1"
+    )]
+    pub listen: std::net::IpAddr,
+
+    /// UDP port of every simulated router (above 1023: no root needed).
+    #[arg(long = "port", env = "ISPMONITOR_DEMO_PORT", default_value_t = 1161)]
+    pub port: u16,
+
+    /// Seed of the fleet.
+    #[arg(long = "seed", env = "ISPMONITOR_DEMO_SEED", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Poll interval (short, so changes show within a minute).
+    #[arg(long = "interval", env = "ISPMONITOR_DEMO_INTERVAL", default_value = "10s", value_parser = parse_delay)]
+    pub interval: std::time::Duration,
+
+    /// Address of the simulator's control endpoint (GET/PUT /scenario); "none" for none.
+    #[arg(
+        long = "control.listen-address",
+        env = "ISPMONITOR_DEMO_CONTROL_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:9161"
+    )]
+    pub control_listen_address: String,
+}
+
+fn parse_secret(text: &str) -> Result<crate::config::Secret, String> {
+    if text.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    Ok(crate::config::Secret::new(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +333,62 @@ mod tests {
             from_flag.listen_addresses,
             vec!["127.0.0.1:2222", "[::1]:3333"]
         );
+    }
+
+    #[test]
+    fn simulate_has_the_documented_defaults() {
+        let cli = Cli::parse_from(["ispmonitor", "simulate", "--devices", "3"]);
+        let Command::Simulate(args) = cli.command else {
+            panic!("simulate")
+        };
+        assert_eq!(args.fleet.devices, 3);
+        assert_eq!(args.fleet.port, 161);
+        assert_eq!(args.fleet.interfaces, 48);
+        assert_eq!(args.fleet.listen.to_string(), "127.1.0.1");
+        assert_eq!(args.fleet.credentials.community.expose(), "public");
+        assert_eq!(args.fleet.credentials.v3_username, "simuser");
+        assert_eq!(
+            args.fleet.credentials.v3_auth_password.expose(),
+            "authpass123"
+        );
+        assert_eq!(
+            args.fleet.credentials.v3_priv_password.expose(),
+            "privpass123"
+        );
+        assert_eq!(
+            args.scenario,
+            crate::simulator::scenario::ScenarioKind::Healthy
+        );
+    }
+
+    #[test]
+    fn secret_flags_never_print() {
+        let cli = Cli::parse_from([
+            "ispmonitor",
+            "simulate",
+            "--community",
+            "c0mmunity-s3cret",
+            "--v3.auth-password",
+            "auth-s3cret-x",
+            "--scenario",
+            "link-saturation",
+            "--scenario.devices",
+            "1,2",
+        ]);
+        let text = format!("{cli:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        let Command::Simulate(args) = cli.command else {
+            panic!("simulate")
+        };
+        assert_eq!(args.scenario_devices, vec![1, 2]);
+        let mut help = Vec::new();
+        Cli::command()
+            .find_subcommand_mut("simulate")
+            .unwrap()
+            .write_long_help(&mut help)
+            .unwrap();
+        assert!(String::from_utf8(help)
+            .unwrap()
+            .contains("--scenario.fraction"));
     }
 }

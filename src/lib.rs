@@ -5,6 +5,7 @@ pub mod build_info;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod lifecycle;
 pub mod metrics;
 pub mod poller;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ispmonitor::cli::{Cli, Command};
-use ispmonitor::{app, catalog, telemetry};
+use ispmonitor::{app, catalog, demo, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +16,28 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(args) => run_serve(args),
+        Command::Simulate(args) => run_async(demo::simulate(*args)),
+        Command::Demo(args) => run_async(demo::demo(*args)),
+    }
+}
+
+fn run_async(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ispmonitor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ispmonitor: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

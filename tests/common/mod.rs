@@ -5,5 +5,7 @@
 pub mod http;
 pub mod ispmonitor;
 pub mod netns;
+pub mod netsnmp;
+pub mod simulator;
 pub mod snmpd;
 pub mod sshd;

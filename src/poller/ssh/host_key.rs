@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use russh::keys::{Algorithm, PublicKey};
 use sha1::Sha1;
 
@@ -203,7 +203,7 @@ fn hashed_matches(hashed: &str, name: &str) -> bool {
     let (Ok(salt), Ok(hash)) = (decode(salt), decode(hash)) else {
         return false;
     };
-    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else {
+    let Ok(mut mac) = <Hmac<Sha1> as Mac>::new_from_slice(&salt) else {
         return false;
     };
     mac.update(name.as_bytes());
@@ -281,7 +281,7 @@ mod tests {
     fn hashed_entry_as_written_by_ssh_keygen() {
         // `ssh-keygen -H` of "[127.0.0.1]:2222": salt and HMAC-SHA1 computed independently.
         let salt = [7u8; 20];
-        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt).unwrap();
+        let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&salt).unwrap();
         mac.update(b"[127.0.0.1]:2222");
         let hash = mac.finalize().into_bytes();
         let encode = |bytes: &[u8]| data_encoding::BASE64.encode(bytes);

@@ -1,0 +1,245 @@
+//! Wiring of `ispmonitor simulate` (a simulated fleet, its control endpoint and config file)
+//! and `ispmonitor demo` (the same fleet with some routers in trouble, polled by `serve`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ConfigArg, DemoArgs, FleetArgs, ServeArgs, SimCredentialArgs, SimulateArgs};
+use crate::simulator::control;
+use crate::simulator::credentials::SimCredentials;
+use crate::simulator::fleet::{FleetAddresses, Layout};
+use crate::simulator::scenario::{ScenarioKind, ScenarioRequest};
+use crate::simulator::service::{RunningFleet, SimulatorOptions};
+use crate::simulator::write_config::{FleetConfig, TargetVersion};
+
+/// The demo's troubled routers: device index -> what is wrong with it.
+pub const DEMO_TROUBLE: [(u32, ScenarioKind); 3] = [
+    (1, ScenarioKind::RouterDown),
+    (2, ScenarioKind::FlappingInterface),
+    (3, ScenarioKind::LinkSaturation),
+];
+
+fn credentials(args: &SimCredentialArgs) -> SimCredentials {
+    SimCredentials {
+        community: args.community.clone(),
+        username: args.v3_username.clone(),
+        auth: args.v3_auth_protocol,
+        auth_password: args.v3_auth_password.clone(),
+        privacy: args.v3_priv_protocol,
+        priv_password: args.v3_priv_password.clone(),
+    }
+}
+
+fn scenario_request(args: &SimulateArgs) -> ScenarioRequest {
+    ScenarioRequest {
+        name: args.scenario,
+        fraction: args.scenario_fraction,
+        devices: (!args.scenario_devices.is_empty()).then(|| args.scenario_devices.clone()),
+        delay_ms: args.scenario_delay.map(|d| d.as_millis() as u64),
+        loss: args.scenario_loss,
+        period_ms: args.scenario_period.map(|d| d.as_millis() as u64),
+        overrides: BTreeMap::new(),
+    }
+}
+
+fn fleet_options(fleet: &FleetArgs, scenario: ScenarioRequest) -> SimulatorOptions {
+    SimulatorOptions {
+        addresses: FleetAddresses {
+            listen: fleet.listen,
+            port: fleet.port,
+            devices: fleet.devices,
+            layout: if fleet.consecutive_ports {
+                Layout::Ports
+            } else {
+                Layout::Addresses
+            },
+        },
+        interfaces: fleet.interfaces,
+        seed: fleet.seed,
+        scenario,
+        credentials: credentials(&fleet.credentials),
+        frozen_at: fleet.freeze_time,
+    }
+}
+
+/// Serves the control endpoint until `stop`, unless the address is "none".
+async fn spawn_control(
+    address: &str,
+    fleet: &RunningFleet,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if address.eq_ignore_ascii_case("none") || address.is_empty() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (--control.listen-address)"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, "simulator control endpoint: GET/PUT /scenario, /metrics");
+    let router = control::router(fleet.control());
+    Ok(Some(tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!("the control endpoint stopped: {error}");
+        }
+    })))
+}
+
+/// `ispmonitor simulate`: serves until SIGTERM or SIGINT; SIGUSR1 switches to the next scenario.
+pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let options = fleet_options(&args.fleet, scenario_request(&args));
+    let fleet = RunningFleet::start(options, stop.clone()).await?;
+    if let Some(path) = &args.write_config {
+        write_fleet_config(&fleet, &args, path)?;
+    }
+    let control = spawn_control(&args.fleet.control_listen_address, &fleet, stop.clone()).await?;
+    log_started(&fleet);
+    wait_for_stop(&fleet).await?;
+    tracing::info!("stopping the simulator");
+    stop.cancel();
+    if let Some(control) = control {
+        let _ = control.await;
+    }
+    fleet.stopped().await;
+    Ok(())
+}
+
+fn log_started(fleet: &RunningFleet) {
+    let first = fleet.devices.first().map(|(_, addr)| addr.to_string());
+    let last = fleet.devices.last().map(|(_, addr)| addr.to_string());
+    let epoch = fleet.scenarios.current();
+    let affected = epoch.plan.affected_devices(fleet.scenarios.fleet().devices);
+    tracing::info!(
+        devices = fleet.devices.len(),
+        first = first.unwrap_or_default(),
+        last = last.unwrap_or_default(),
+        scenario = %epoch.plan.request.name,
+        affected = ?affected,
+        "simulated routers are answering SNMP"
+    );
+}
+
+fn write_fleet_config(
+    fleet: &RunningFleet,
+    args: &SimulateArgs,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let credentials = credentials(&args.fleet.credentials);
+    let config = FleetConfig {
+        devices: &fleet.devices,
+        credentials: &credentials,
+        version: args.write_config_version,
+        interval: args.write_config_interval,
+        timeout: args.write_config_timeout,
+        web_listen: None,
+    };
+    config
+        .write(path)
+        .with_context(|| format!("cannot write {} (--write-config)", path.display()))?;
+    tracing::info!(path = %path.display(), "poller config for the fleet written");
+    Ok(())
+}
+
+async fn wait_for_stop(fleet: &RunningFleet) -> anyhow::Result<()> {
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut cycle =
+        signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
+            _ = cycle.recv() => match fleet.cycle() {
+                Ok(epoch) => tracing::info!(scenario = %epoch.plan.request.name, "SIGUSR1: scenario switched"),
+                Err(error) => tracing::warn!("SIGUSR1: cannot switch the scenario: {error}"),
+            },
+        }
+    }
+}
+
+/// A private directory for the demo's generated config, removed when dropped.
+struct DemoDir(PathBuf);
+
+impl DemoDir {
+    fn create() -> anyhow::Result<DemoDir> {
+        let path = std::env::temp_dir().join(format!("ispmonitor-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(DemoDir(path))
+    }
+}
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The demo's fleet: healthy, except the routers in `DEMO_TROUBLE`.
+fn demo_options(args: &DemoArgs) -> SimulatorOptions {
+    let mut scenario = ScenarioRequest::new(ScenarioKind::Healthy);
+    scenario.overrides = DEMO_TROUBLE.into_iter().collect();
+    SimulatorOptions {
+        addresses: FleetAddresses {
+            listen: args.listen,
+            port: args.port,
+            devices: args.devices,
+            layout: Layout::Addresses,
+        },
+        interfaces: crate::simulator::device::DEFAULT_INTERFACES,
+        seed: args.seed,
+        scenario,
+        credentials: SimCredentials::default(),
+        frozen_at: None,
+    }
+}
+
+/// `ispmonitor demo`: a simulated fleet and `serve` polling it, until SIGTERM or SIGINT.
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    let fleet = RunningFleet::start(demo_options(&args), stop.clone()).await?;
+    let control = spawn_control(&args.control_listen_address, &fleet, stop.clone()).await?;
+    let dir = DemoDir::create()?;
+    let config_path = dir.0.join("demo.yaml");
+    let credentials = SimCredentials::default();
+    FleetConfig {
+        devices: &fleet.devices,
+        credentials: &credentials,
+        version: TargetVersion::Mixed,
+        interval: args.interval,
+        timeout: (args.interval / 2).min(Duration::from_secs(5)),
+        web_listen: None,
+    }
+    .write(&config_path)
+    .with_context(|| format!("cannot write {}", config_path.display()))?;
+    log_started(&fleet);
+    for (device, trouble) in DEMO_TROUBLE {
+        if let Some((identity, addr)) = fleet.devices.get(device as usize) {
+            tracing::info!(target_name = %identity.sys_name, %addr, trouble = %trouble, "demo router in trouble");
+        }
+    }
+    let served = crate::app::serve(ServeArgs {
+        config: ConfigArg {
+            config: config_path.clone(),
+        },
+        listen_addresses: args.listen_addresses.clone(),
+        shutdown_delay: Duration::ZERO,
+    })
+    .await;
+    stop.cancel();
+    if let Some(control) = control {
+        let _ = control.await;
+    }
+    fleet.stopped().await;
+    served
+}
