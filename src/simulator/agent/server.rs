@@ -427,6 +427,7 @@ impl<'a> Request<'a> {
             security,
             context_engine_id: scoped.context_engine_id,
             context_name: scoped.context_name,
+            reportable: false,
         };
         let message_len = |pdu_len| envelope.message_len(pdu_len);
         let context = Context {
@@ -511,6 +512,7 @@ impl<'a> Request<'a> {
             security,
             context_engine_id: &self.endpoint.engine_id,
             context_name: b"",
+            reportable: false,
         };
         let header = PduHeader {
             tag: tag::REPORT,
