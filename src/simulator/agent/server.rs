@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use super::ber::{tag, DecodeError};
+use super::ber::tag;
 use super::message::{
     self, flags, CommunityMessage, Incoming, OidList, Pdu, PduHeader, PduKind, V3Message, Version,
 };
@@ -535,11 +535,5 @@ impl<'a> Request<'a> {
             header,
             varbind_count: 1,
         })
-    }
-}
-
-impl From<DecodeError> for Silence {
-    fn from(_: DecodeError) -> Self {
-        Silence::Malformed
     }
 }
