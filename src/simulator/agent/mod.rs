@@ -7,6 +7,7 @@
 //! benchmarks.
 
 pub mod ber;
+pub mod load;
 pub mod message;
 pub mod respond;
 mod server;

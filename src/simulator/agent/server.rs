@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use super::ber::{tag, DecodeError};
+use super::ber::tag;
 use super::message::{
     self, flags, CommunityMessage, Incoming, OidList, Pdu, PduHeader, PduKind, V3Message, Version,
 };
@@ -427,6 +427,7 @@ impl<'a> Request<'a> {
             security,
             context_engine_id: scoped.context_engine_id,
             context_name: scoped.context_name,
+            reportable: false,
         };
         let message_len = |pdu_len| envelope.message_len(pdu_len);
         let context = Context {
@@ -511,6 +512,7 @@ impl<'a> Request<'a> {
             security,
             context_engine_id: &self.endpoint.engine_id,
             context_name: b"",
+            reportable: false,
         };
         let header = PduHeader {
             tag: tag::REPORT,
@@ -533,11 +535,5 @@ impl<'a> Request<'a> {
             header,
             varbind_count: 1,
         })
-    }
-}
-
-impl From<DecodeError> for Silence {
-    fn from(_: DecodeError) -> Self {
-        Silence::Malformed
     }
 }

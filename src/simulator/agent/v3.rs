@@ -194,6 +194,9 @@ pub struct V3Envelope<'a> {
     pub security: ResponseSecurity<'a>,
     pub context_engine_id: &'a [u8],
     pub context_name: &'a [u8],
+    /// Set only on requests (the load generator and tests write requests with this too);
+    /// responses and Reports are never reportable (RFC 3412 6.4).
+    pub reportable: bool,
 }
 
 /// Sizes of the nested parts of a v3 message, computed once.
@@ -212,10 +215,15 @@ fn int_tlv(value: u32) -> usize {
 
 impl V3Envelope<'_> {
     fn flags(&self) -> u8 {
-        match (self.security.auth, self.security.privacy) {
+        let security = match (self.security.auth, self.security.privacy) {
             (None, _) => 0,
             (Some(_), None) => flags::AUTH,
             (Some(_), Some(_)) => flags::AUTH | flags::PRIV,
+        };
+        if self.reportable {
+            security | flags::REPORTABLE
+        } else {
+            security
         }
     }
 
@@ -350,6 +358,7 @@ mod tests {
             security,
             context_engine_id: b"\x80\x00\x7e\xd9\x05simagent",
             context_name: b"",
+            reportable: false,
         }
     }
 
@@ -419,6 +428,215 @@ mod tests {
                     ],
                 );
                 assert_eq!(&digest[..len], message.usm.auth_params);
+            }
+        }
+    }
+
+    mod security_checks {
+        use super::*;
+        use crate::config::Secret;
+        use crate::simulator::agent::usm::UserTable;
+        use crate::simulator::agent::{engine_id_for, UsmUser};
+
+        const ENGINE_TIME: u32 = 1000;
+
+        struct Fixture {
+            users: UserTable,
+            keys: Box<[LocalKeys]>,
+            engine_id: Vec<u8>,
+            counters: UsmCounters,
+        }
+
+        fn fixture() -> Fixture {
+            let users = UserTable::new(&[UsmUser {
+                name: "alice".into(),
+                auth: UsmAuth::Sha1,
+                auth_password: Secret::new("alicepassword"),
+                privacy: Some((UsmPriv::Aes128, Secret::new("aliceprivacy"))),
+            }])
+            .unwrap();
+            let engine_id = engine_id_for(1);
+            Fixture {
+                keys: users.localize(&engine_id),
+                users,
+                engine_id,
+                counters: UsmCounters::default(),
+            }
+        }
+
+        /// A GET request for sysName.0 (request-id 4242) with the given security.
+        fn request(envelope: V3Envelope<'_>) -> Vec<u8> {
+            let mut varbinds = Vec::new();
+            ber::write_varbind(
+                &mut varbinds,
+                &[1, 3, 6, 1, 2, 1, 1, 5, 0],
+                VarValue::EndOfMibView,
+            );
+            let header = message::PduHeader {
+                tag: tag::GET,
+                request_id: 4242,
+                error_status: 0,
+                error_index: 0,
+            };
+            let (mut out, mut scratch) = (Vec::new(), Vec::new());
+            envelope
+                .write(
+                    &mut out,
+                    &mut scratch,
+                    Pdu {
+                        header,
+                        varbinds: &varbinds,
+                    },
+                )
+                .unwrap();
+            out
+        }
+
+        /// Runs the checks on a request; returns the report's counter or the accepted user.
+        fn verdict(
+            fixture: &Fixture,
+            datagram: &[u8],
+        ) -> Result<Option<usize>, (UsmStat, Option<usize>)> {
+            let keys = || &fixture.keys[..];
+            let engine = Engine {
+                engine_id: &fixture.engine_id,
+                boots: 1,
+                time: ENGINE_TIME,
+                users: &fixture.users,
+                keys: &keys,
+                counters: &fixture.counters,
+            };
+            let Ok(crate::simulator::agent::message::Incoming::V3(message)) =
+                decode_message(datagram)
+            else {
+                panic!("request does not decode")
+            };
+            let mut plain = Vec::new();
+            match check(&engine, datagram, &message, &mut plain) {
+                Verdict::Accept(accepted) => {
+                    let mut oids = message::OidList::default();
+                    let pdu = message::decode_pdu(
+                        accepted.scoped.pdu_tag,
+                        accepted.scoped.pdu,
+                        &mut oids,
+                    )
+                    .unwrap();
+                    assert_eq!(pdu.request_id, 4242);
+                    assert_eq!(oids.get(0), &[1, 3, 6, 1, 2, 1, 1, 5, 0]);
+                    Ok(accepted.user)
+                }
+                Verdict::Report(report) => Err((report.stat, report.signed_for)),
+                Verdict::Silent => Err((UsmStat::UnsupportedSecLevels, Some(usize::MAX))),
+                Verdict::Discard(error) => panic!("discarded: {error}"),
+            }
+        }
+
+        fn base<'a>(fixture: &'a Fixture, security: ResponseSecurity<'a>) -> V3Envelope<'a> {
+            V3Envelope {
+                msg_id: 7,
+                max_size: 65_507,
+                engine_id: &fixture.engine_id,
+                boots: 1,
+                time: ENGINE_TIME,
+                user_name: b"alice",
+                security,
+                context_engine_id: &fixture.engine_id,
+                context_name: b"",
+                reportable: true,
+            }
+        }
+
+        fn auth_priv<'a>(auth_key: &'a [u8], priv_key: &'a [u8]) -> ResponseSecurity<'a> {
+            ResponseSecurity {
+                auth: Some((UsmAuth::Sha1, auth_key)),
+                privacy: Some((UsmPriv::Aes128, priv_key, [5; SALT_LEN])),
+            }
+        }
+
+        #[test]
+        fn checks_run_in_rfc_3414_order() {
+            let fixture = fixture();
+            let keys = &fixture.keys[0];
+            let Some((_, priv_key)) = &keys.privacy else {
+                panic!("user has privacy")
+            };
+            let none = ResponseSecurity {
+                auth: None,
+                privacy: None,
+            };
+
+            let discovery = V3Envelope {
+                engine_id: b"",
+                user_name: b"",
+                ..base(&fixture, none)
+            };
+            assert_eq!(
+                verdict(&fixture, &request(discovery)),
+                Err((UsmStat::UnknownEngineIds, None))
+            );
+            let stranger = V3Envelope {
+                user_name: b"bob",
+                ..base(&fixture, none)
+            };
+            assert_eq!(
+                verdict(&fixture, &request(stranger)),
+                Err((UsmStat::UnknownUserNames, None))
+            );
+
+            let good = base(&fixture, auth_priv(&keys.auth_key, priv_key));
+            assert_eq!(verdict(&fixture, &request(good)), Ok(Some(0)));
+            assert_eq!(verdict(&fixture, &request(base(&fixture, none))), Ok(None));
+
+            let wrong_key = [0u8; 20];
+            let forged = base(&fixture, auth_priv(&wrong_key, priv_key));
+            assert_eq!(
+                verdict(&fixture, &request(forged)),
+                Err((UsmStat::WrongDigests, None))
+            );
+
+            let late = V3Envelope {
+                time: ENGINE_TIME + 151,
+                ..good
+            };
+            assert_eq!(
+                verdict(&fixture, &request(late)),
+                Err((UsmStat::NotInTimeWindows, Some(0)))
+            );
+            let just_in_time = V3Envelope {
+                time: ENGINE_TIME - 150,
+                ..good
+            };
+            assert_eq!(verdict(&fixture, &request(just_in_time)), Ok(Some(0)));
+            let rebooted = V3Envelope { boots: 2, ..good };
+            assert_eq!(
+                verdict(&fixture, &request(rebooted)),
+                Err((UsmStat::NotInTimeWindows, Some(0)))
+            );
+
+            let garbled = base(&fixture, auth_priv(&keys.auth_key, &wrong_key));
+            assert_eq!(
+                verdict(&fixture, &request(garbled)),
+                Err((UsmStat::DecryptionErrors, None))
+            );
+
+            let quiet = V3Envelope {
+                reportable: false,
+                ..forged
+            };
+            assert_eq!(
+                verdict(&fixture, &request(quiet)),
+                Err((UsmStat::UnsupportedSecLevels, Some(usize::MAX)))
+            );
+
+            // Every failure was counted in usmStats.
+            for (stat, count) in [
+                (UsmStat::UnknownEngineIds, 1),
+                (UsmStat::UnknownUserNames, 1),
+                (UsmStat::WrongDigests, 2),
+                (UsmStat::NotInTimeWindows, 2),
+                (UsmStat::DecryptionErrors, 1),
+            ] {
+                assert_eq!(fixture.counters.get(stat), count, "{stat:?}");
             }
         }
     }
