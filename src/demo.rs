@@ -16,7 +16,7 @@ use crate::simulator::credentials::SimCredentials;
 use crate::simulator::fleet::{FleetAddresses, Layout};
 use crate::simulator::scenario::{ScenarioKind, ScenarioRequest};
 use crate::simulator::service::{RunningFleet, SimulatorOptions};
-use crate::simulator::write_config::{FleetConfig, TargetVersion};
+use crate::simulator::write_config::{FleetConfig, LocalHost, LocalSsh, TargetVersion};
 
 /// The demo's troubled routers: device index -> what is wrong with it.
 pub const DEMO_TROUBLE: [(u32, ScenarioKind); 3] = [
@@ -141,6 +141,7 @@ fn write_fleet_config(
         interval: args.write_config_interval,
         timeout: args.write_config_timeout,
         web_listen: None,
+        local_host: None,
     };
     config
         .write(path)
@@ -204,6 +205,74 @@ fn demo_options(args: &DemoArgs) -> SimulatorOptions {
     }
 }
 
+/// Writes the demo's config: the fleet, plus this machine over ICMP and, when a local sshd and
+/// the user's key allow it, over SSH. An SSH part the config loader refuses (an encrypted key,
+/// say) is dropped with a note rather than failing the demo.
+async fn write_demo_config(
+    fleet: &RunningFleet,
+    args: &DemoArgs,
+    dir: &Path,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let credentials = SimCredentials::default();
+    let mut config = FleetConfig {
+        devices: &fleet.devices,
+        credentials: &credentials,
+        version: TargetVersion::Mixed,
+        interval: args.interval,
+        timeout: (args.interval / 2).min(Duration::from_secs(5)),
+        web_listen: None,
+        local_host: Some(LocalHost {
+            ssh: local_ssh(dir).await,
+        }),
+    };
+    config
+        .write(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if config.local_host.as_ref().is_some_and(|l| l.ssh.is_some()) {
+        if let Err(problems) = crate::config::load_file(path) {
+            tracing::info!("demo: the local SSH target is left out: {problems}");
+            config.local_host = Some(LocalHost { ssh: None });
+            config
+                .write(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// SSH to this machine when sshd listens on 127.0.0.1:22 and the user has a key file; the
+/// host key is learnt on first contact into the demo's own known_hosts file.
+async fn local_ssh(dir: &Path) -> Option<LocalSsh> {
+    const PORT: u16 = 22;
+    let listening = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::net::TcpStream::connect(("127.0.0.1", PORT)),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok());
+    let username = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()?;
+    let home = PathBuf::from(std::env::var_os("HOME")?);
+    let private_key_file = ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|name| home.join(".ssh").join(name))
+        .find(|path| path.is_file())?;
+    if !listening {
+        return None;
+    }
+    let known_hosts_file = dir.join("known_hosts");
+    std::fs::write(&known_hosts_file, "").ok()?;
+    tracing::info!(%username, key = %private_key_file.display(), "demo: polling this machine over SSH too");
+    Some(LocalSsh {
+        username,
+        private_key_file,
+        known_hosts_file,
+        port: PORT,
+    })
+}
+
 /// `ispmonitor demo`: a simulated fleet and `serve` polling it, until SIGTERM or SIGINT.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
@@ -211,17 +280,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let control = spawn_control(&args.control_listen_address, &fleet, stop.clone()).await?;
     let dir = DemoDir::create()?;
     let config_path = dir.0.join("demo.yaml");
-    let credentials = SimCredentials::default();
-    FleetConfig {
-        devices: &fleet.devices,
-        credentials: &credentials,
-        version: TargetVersion::Mixed,
-        interval: args.interval,
-        timeout: (args.interval / 2).min(Duration::from_secs(5)),
-        web_listen: None,
-    }
-    .write(&config_path)
-    .with_context(|| format!("cannot write {}", config_path.display()))?;
+    write_demo_config(&fleet, &args, &dir.0, &config_path).await?;
     log_started(&fleet);
     for (device, trouble) in DEMO_TROUBLE {
         if let Some((identity, addr)) = fleet.devices.get(device as usize) {

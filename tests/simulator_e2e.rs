@@ -183,7 +183,7 @@ fn net_snmp_tools_read_exactly_what_the_device_serves() {
 }
 
 /// `ispmonitor demo` on free ports: within a minute the metrics show real traffic, a router
-/// that is down and a port that flaps.
+/// that is down, a port that flaps, and this machine answering pings.
 #[test]
 fn the_demo_shows_traffic_a_down_router_and_a_flapping_port() {
     use std::process::{Command, Stdio};
@@ -230,7 +230,11 @@ fn the_demo_shows_traffic_a_down_router_and_a_flapping_port() {
                 &format!("ispmonitor_interface_receive_bytes_total{{target=\"{}\",interface=\"{uplink}\"}}", names[0]),
             );
             let down = up(&last, &names[1]) == Some(0.0);
-            if down && traffic.is_some_and(|b| b > 1e9) && flap_states.len() == 2 {
+            let pinged = sample_value(
+                &last,
+                "ispmonitor_target_up{target=\"localhost\",protocol=\"icmp\"}",
+            ) == Some(1.0);
+            if down && pinged && traffic.is_some_and(|b| b > 1e9) && flap_states.len() == 2 {
                 seen_all = true;
                 break;
             }

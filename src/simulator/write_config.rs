@@ -34,7 +34,30 @@ pub struct FleetConfig<'a> {
     pub timeout: Duration,
     /// `web.listen_address`, when the config should set one.
     pub web_listen: Option<String>,
+    /// The machine itself as one more target (the demo adds it; `simulate` does not).
+    pub local_host: Option<LocalHost>,
 }
+
+/// The machine running the demo: pinged over ICMP, and polled over SSH when a local sshd and a
+/// key that opens it are there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalHost {
+    pub ssh: Option<LocalSsh>,
+}
+
+/// How the demo logs in to the local sshd: the user's own key, and a known_hosts file of the
+/// demo's own (accept-new, so the first key seen is pinned for the rest of the run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSsh {
+    pub username: String,
+    pub private_key_file: std::path::PathBuf,
+    pub known_hosts_file: std::path::PathBuf,
+    pub port: u16,
+}
+
+pub const LOCAL_TARGET: &str = "localhost";
+pub const LOCAL_SSH_CREDENTIAL: &str = "local-ssh";
+pub const LOCAL_PING_MODULE: &str = "local-ping";
 
 pub const V2C_CREDENTIAL: &str = "simulator-v2c";
 pub const V3_CREDENTIAL: &str = "simulator-v3";
@@ -71,6 +94,13 @@ impl FleetConfig<'_> {
             let _ = writeln!(out, "web:\n  listen_address: {}", quoted(listen));
         }
         self.render_credentials(&mut out);
+        if self.local_host.is_some() {
+            // Short enough for the demo's shortest poll timeout (1 s at a 2 s interval).
+            let _ = writeln!(
+                out,
+                "modules:\n  {LOCAL_PING_MODULE}: {{type: icmp, count: 3, interval: 200ms, timeout: 500ms}}"
+            );
+        }
         out.push_str("targets:\n");
         for (position, (identity, addr)) in self.devices.iter().enumerate() {
             let credential = match self.version {
@@ -88,6 +118,9 @@ impl FleetConfig<'_> {
                 quoted(identity.vendor.model),
                 quoted(identity.site),
             );
+        }
+        if let Some(local) = &self.local_host {
+            render_local_target(local, &mut out);
         }
         out
     }
@@ -115,6 +148,19 @@ impl FleetConfig<'_> {
             );
         }
         out.push_str("}\n");
+        if let Some(ssh) = self
+            .local_host
+            .as_ref()
+            .and_then(|local| local.ssh.as_ref())
+        {
+            let _ = writeln!(
+                out,
+                "  {LOCAL_SSH_CREDENTIAL}: {{type: ssh, username: {}, private_key_file: {}, known_hosts_file: {}, accept_new_host_keys: true}}",
+                quoted(&ssh.username),
+                quoted(&ssh.private_key_file.to_string_lossy()),
+                quoted(&ssh.known_hosts_file.to_string_lossy()),
+            );
+        }
     }
 
     /// Writes the config readable by its owner only (it holds the community and passwords).
@@ -129,6 +175,21 @@ impl FleetConfig<'_> {
             .open(path)?;
         file.write_all(self.render().as_bytes())
     }
+}
+
+/// The local machine: a server polled over SSH and ICMP, or a host pinged over ICMP only.
+fn render_local_target(local: &LocalHost, out: &mut String) {
+    let _ = match &local.ssh {
+        Some(ssh) => writeln!(
+            out,
+            "  - {{name: {LOCAL_TARGET}, address: \"127.0.0.1:{}\", kind: server, modules: [linux, {LOCAL_PING_MODULE}], credential: {LOCAL_SSH_CREDENTIAL}, labels: {{site: local}}}}",
+            ssh.port
+        ),
+        None => writeln!(
+            out,
+            "  - {{name: {LOCAL_TARGET}, address: \"127.0.0.1\", kind: host, modules: [{LOCAL_PING_MODULE}], labels: {{site: local}}}}"
+        ),
+    };
 }
 
 #[cfg(test)]
@@ -154,6 +215,7 @@ mod tests {
             interval: Duration::from_secs(10),
             timeout: Duration::from_millis(4500),
             web_listen: Some("127.0.0.1:9090".to_string()),
+            local_host: None,
         }
         .render()
     }
@@ -219,6 +281,7 @@ mod tests {
             interval: Duration::from_secs(15),
             timeout: Duration::from_secs(5),
             web_listen: None,
+            local_host: None,
         }
         .write(&path)
         .unwrap();
