@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             print!("{}", catalog::markdown());
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => run_serve(args),
+        Command::Serve(args) => run_async(app::serve(args)),
         Command::Simulate(args) => run_async(demo::simulate(*args)),
         Command::Demo(args) => run_async(demo::demo(*args)),
     }
@@ -46,25 +46,5 @@ fn exit_code(ok: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-fn run_serve(args: ispmonitor::cli::ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ispmonitor: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(app::serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ispmonitor: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }

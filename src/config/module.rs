@@ -92,15 +92,7 @@ fn validate_named_ssh_module(
     problems: &mut Problems,
 ) -> Option<ModuleKind> {
     let before = problems.len();
-    if BUILT_IN_MODULE_NAMES.contains(&name) {
-        problems.add(
-            path,
-            format!("{name:?} is a built-in module; choose another name"),
-        );
-    }
-    if let Err(message) = check_object_name(name) {
-        problems.add(path, message);
-    }
+    check_module_name(path, name, problems);
     let kind = validate_ssh_module(path, raw, problems);
     (problems.len() == before).then_some(kind).flatten()
 }
