@@ -434,7 +434,7 @@ main() {
   build
   throughput
   memory
-  report_section >"$WORK/section.md"
+  report_section | sed 's/[[:space:]]*$//' >"$WORK/section.md"
   # stdout: the tables without the commands block.
   sed -n "/^## Latest run/,/^### Exact commands/p" "$WORK/section.md" | sed '$d'
   if [ "$QUICK" = 1 ]; then
