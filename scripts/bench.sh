@@ -339,7 +339,8 @@ ratio() {
 report_section() {
   local rev model
   rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  git diff --quiet HEAD 2>/dev/null || rev="$rev (with uncommitted changes)"
+  # The file this script writes does not count as a change to what was measured.
+  git diff --quiet HEAD -- . ":(exclude)$DOCS" 2>/dev/null || rev="$rev (with uncommitted changes)"
   model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   local label
   cat <<EOF
