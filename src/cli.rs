@@ -142,8 +142,8 @@ pub struct FleetArgs {
 /// What the simulated agents accept. Defaults are the documented ones; values are never logged.
 #[derive(Debug, Args)]
 pub struct SimCredentialArgs {
-    /// SNMPv1/v2c community.
-    #[arg(long = "community", env = "ISPMONITOR_SIM_COMMUNITY", hide_env_values = true,
+    /// SNMPv1/v2c community (default in docs/simulator.md: secrets never show in --help).
+    #[arg(long = "community", env = "ISPMONITOR_SIM_COMMUNITY", hide_env_values = true, hide_default_value = true,
           default_value = crate::simulator::credentials::DEFAULT_COMMUNITY, value_parser = parse_secret)]
     pub community: crate::config::Secret,
 
@@ -161,8 +161,8 @@ pub struct SimCredentialArgs {
     )]
     pub v3_auth_protocol: crate::simulator::credentials::SimAuth,
 
-    /// SNMPv3 authentication password (at least 8 characters).
-    #[arg(long = "v3.auth-password", env = "ISPMONITOR_SIM_V3_AUTH_PASSWORD", hide_env_values = true,
+    /// SNMPv3 authentication password, at least 8 characters (default in docs/simulator.md).
+    #[arg(long = "v3.auth-password", env = "ISPMONITOR_SIM_V3_AUTH_PASSWORD", hide_env_values = true, hide_default_value = true,
           default_value = crate::simulator::credentials::DEFAULT_AUTH_PASSWORD, value_parser = parse_secret)]
     pub v3_auth_password: crate::config::Secret,
 
@@ -175,8 +175,8 @@ pub struct SimCredentialArgs {
     )]
     pub v3_priv_protocol: crate::simulator::credentials::SimPriv,
 
-    /// SNMPv3 privacy password (at least 8 characters).
-    #[arg(long = "v3.priv-password", env = "ISPMONITOR_SIM_V3_PRIV_PASSWORD", hide_env_values = true,
+    /// SNMPv3 privacy password, at least 8 characters (default in docs/simulator.md).
+    #[arg(long = "v3.priv-password", env = "ISPMONITOR_SIM_V3_PRIV_PASSWORD", hide_env_values = true, hide_default_value = true,
           default_value = crate::simulator::credentials::DEFAULT_PRIV_PASSWORD, value_parser = parse_secret)]
     pub v3_priv_password: crate::config::Secret,
 }
@@ -387,8 +387,10 @@ mod tests {
             .unwrap()
             .write_long_help(&mut help)
             .unwrap();
-        assert!(String::from_utf8(help)
-            .unwrap()
-            .contains("--scenario.fraction"));
+        let help = String::from_utf8(help).unwrap();
+        assert!(help.contains("--scenario.fraction"));
+        for secret in ["authpass123", "privpass123", "[default: public]"] {
+            assert!(!help.contains(secret), "{secret} in simulate --help");
+        }
     }
 }
