@@ -245,12 +245,6 @@ async fn write_demo_config(
 /// host key is learnt on first contact into the demo's own known_hosts file.
 async fn local_ssh(dir: &Path) -> Option<LocalSsh> {
     const PORT: u16 = 22;
-    let listening = tokio::time::timeout(
-        Duration::from_millis(300),
-        tokio::net::TcpStream::connect(("127.0.0.1", PORT)),
-    )
-    .await
-    .is_ok_and(|connected| connected.is_ok());
     let username = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()?;
@@ -259,6 +253,13 @@ async fn local_ssh(dir: &Path) -> Option<LocalSsh> {
         .iter()
         .map(|name| home.join(".ssh").join(name))
         .find(|path| path.is_file())?;
+    // Cheap checks first: only with a key is it worth trying the port.
+    let listening = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::net::TcpStream::connect(("127.0.0.1", PORT)),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok());
     if !listening {
         return None;
     }

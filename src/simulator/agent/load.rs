@@ -73,6 +73,14 @@ pub async fn run_load(settings: LoadSettings) -> Result<LoadReport, LoadError> {
         socket.connect(target).await?;
         walkers.spawn(walk_until(socket, settings.clone(), deadline, index as i32));
     }
+    Ok(sum_walkers(walkers, started).await)
+}
+
+/// Waits for every walker and adds up what they did.
+async fn sum_walkers(
+    mut walkers: tokio::task::JoinSet<LoadReport>,
+    started: Instant,
+) -> LoadReport {
     let mut report = LoadReport::default();
     while let Some(walker) = walkers.join_next().await {
         if let Ok(done) = walker {
@@ -80,7 +88,7 @@ pub async fn run_load(settings: LoadSettings) -> Result<LoadReport, LoadError> {
         }
     }
     report.elapsed = started.elapsed();
-    Ok(report)
+    report
 }
 
 /// One walker: GETBULK from the root to the end of the subtree, then again.
@@ -122,14 +130,7 @@ pub async fn walk_each_once(settings: LoadSettings) -> Result<LoadReport, LoadEr
             index as i32,
         ));
     }
-    let mut report = LoadReport::default();
-    while let Some(walker) = walkers.join_next().await {
-        if let Ok(done) = walker {
-            report.add(&done);
-        }
-    }
-    report.elapsed = started.elapsed();
-    Ok(report)
+    Ok(sum_walkers(walkers, started).await)
 }
 
 /// One walker of [`walk_each_once`]: takes the next unwalked target until none is left.
