@@ -17,6 +17,8 @@ command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 # nft: random packet loss in a test namespace on kernels built without netem (sch_netem).
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+# PostgreSQL: the inventory API's store (tests use 127.0.0.1:5432, one database per test).
+command -v pg_isready >/dev/null 2>&1 || need+=(postgresql)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -42,3 +44,20 @@ fi
 echo 'ispmon-test:ispmon-Test-pw-4417' | $SUDO chpasswd
 # sshd refuses to start without its privilege-separation directory.
 $SUDO mkdir -p /run/sshd
+
+# PostgreSQL on 127.0.0.1:5432 with trust authentication for local TCP (the machines of the
+# project ship it that way; a fresh Debian install gets the same here). Started if it is down.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  for version in $(ls /etc/postgresql 2>/dev/null); do
+    hba=/etc/postgresql/$version/main/pg_hba.conf
+    if ! grep -q "ispmonitor tests" "$hba"; then
+      sed -i '1i host all all 127.0.0.1/32 trust # ispmonitor tests' "$hba"
+    fi
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  done
+  for _ in $(seq 1 50); do
+    pg_isready -h 127.0.0.1 -p 5432 -q && break
+    sleep 0.2
+  done
+  pg_isready -h 127.0.0.1 -p 5432 || { echo "install-peers: PostgreSQL does not start" >&2; exit 1; }
+fi

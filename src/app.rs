@@ -11,6 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ApiState;
 use crate::cli::ServeArgs;
 use crate::config::{self, Config};
 use crate::lifecycle::Lifecycle;
@@ -46,6 +47,9 @@ pub fn check_config(path: &Path) -> bool {
 /// Everything `serve` runs, kept together so reloads and shutdown can reach it.
 struct Server {
     config_path: PathBuf,
+    /// The YAML file's config, as the API reads it.
+    file_config: Arc<RwLock<Arc<Config>>>,
+    /// The config the poller and /probe run on.
     config: Arc<RwLock<Arc<Config>>>,
     scheduler: Scheduler,
     metrics: Arc<PollerMetrics>,
@@ -58,6 +62,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let initial = config::load_file(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = listen_addresses(&args, &initial);
     let listeners = bind_all(&listen).await?;
+    let store = crate::admin::open_store(&initial)?;
+    if let Some(store) = &store {
+        crate::admin::prepare_database(store, args.migrate).await?;
+    } else if args.migrate {
+        anyhow::bail!("--migrate needs a database: set database.url or ISPMONITOR_DATABASE_URL");
+    }
+    let api_listener = bind_api(&args, &initial).await?;
 
     let metrics = Arc::new(PollerMetrics::default());
     let results = Arc::new(Results::new());
@@ -83,9 +94,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let http_stop = CancellationToken::new();
-    let http = spawn_http(listeners, web::router(state.clone()), http_stop.clone());
+    let mut http = spawn_http(listeners, web::router(state.clone()), http_stop.clone());
+    let file_config = Arc::new(RwLock::new(state.current_config()));
+    if let Some(listener) = api_listener {
+        let api_state = ApiState::new(store.clone(), file_config.clone(), lifecycle.clone());
+        let router = crate::api::router(api_state, state.current_config().api.max_body_bytes);
+        http.push(tokio::spawn(crate::api::serve(
+            listener,
+            router,
+            http_stop.clone(),
+        )));
+    }
     let mut server = Server {
         config_path,
+        file_config,
         config: state.config.clone(),
         scheduler,
         metrics,
@@ -119,6 +141,23 @@ fn listen_addresses(args: &ServeArgs, config: &Config) -> Vec<String> {
     } else {
         args.listen_addresses.clone()
     }
+}
+
+/// The API's listener, unless it is turned off (`none`). The flag wins over the config.
+async fn bind_api(args: &ServeArgs, config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let address = match args.api_listen_address.as_deref() {
+        Some("none") | Some("") => return Ok(None),
+        Some(address) => address.to_string(),
+        None => match &config.api.listen_address {
+            Some(address) => address.clone(),
+            None => return Ok(None),
+        },
+    };
+    let listener = TcpListener::bind(address.as_str())
+        .await
+        .with_context(|| format!("cannot listen on {address} (--api.listen-address)"))?;
+    tracing::info!(address = %address, "inventory API listening");
+    Ok(Some(listener))
 }
 
 async fn bind_all(addresses: &[String]) -> anyhow::Result<Vec<TcpListener>> {
@@ -181,7 +220,9 @@ impl Server {
         match config::load_file(&self.config_path) {
             Ok(new) => {
                 let summary = self.scheduler.apply(&new);
-                *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                let new = Arc::new(new);
+                *self.file_config.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+                *self.config.write().unwrap_or_else(|e| e.into_inner()) = new;
                 self.metrics.config_loaded(true, SystemTime::now());
                 self.lifecycle.reload_finished(None);
                 let text = format!(

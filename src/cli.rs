@@ -48,6 +48,41 @@ pub enum Command {
     /// Run a complete installation on this machine: a simulated fleet (some routers in trouble),
     /// the poller, and /metrics. No external gear, no database.
     Demo(Box<DemoArgs>),
+    /// Apply the database schema migrations (idempotent; concurrent runs wait for each other).
+    Migrate(DatabaseArgs),
+    /// Manage API tokens from the command line (the first admin token comes from here).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where the database is: `ISPMONITOR_DATABASE_URL`, or the `database:` section of a config file.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// A config file whose `database:` section names the database (ISPMONITOR_DATABASE_URL wins).
+    #[arg(
+        long = "config",
+        visible_alias = "config.file",
+        env = "ISPMONITOR_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it alone on the last line of the output (shown only once).
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// admin (everything), operator (inventory writes) or viewer (reads).
+    #[arg(long = "role")]
+    pub role: String,
+    /// A unique name for the token (letters, digits, '.', '_', '-').
+    #[arg(long = "name")]
+    pub name: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +115,15 @@ pub struct ServeArgs {
     /// Kubernetes endpoints notice first (e.g. 5s).
     #[arg(long = "web.shutdown-delay", env = "ISPMONITOR_WEB_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_delay)]
     pub shutdown_delay: std::time::Duration,
+
+    /// Address of the inventory API (/api/v1/...); "none" turns it off. Overrides
+    /// `api.listen_address` (default 0.0.0.0:8080).
+    #[arg(long = "api.listen-address", env = "ISPMONITOR_API_LISTEN_ADDRESS")]
+    pub api_listen_address: Option<String>,
+
+    /// Apply database migrations before starting (same as `ispmonitor migrate`).
+    #[arg(long = "migrate", env = "ISPMONITOR_MIGRATE")]
+    pub migrate: bool,
 }
 
 fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
@@ -256,6 +300,15 @@ pub struct DemoArgs {
         default_value = "127.0.0.1:9090"
     )]
     pub listen_addresses: Vec<String>,
+
+    /// Address of the inventory API, serving the demo's YAML inventory read-only; "none" for
+    /// none.
+    #[arg(
+        long = "api.listen-address",
+        env = "ISPMONITOR_DEMO_API_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub api_listen_address: Option<String>,
 
     /// How many simulated routers (device 1 is down, 2 flaps a port, 3 has saturated uplinks).
     #[arg(long = "devices", env = "ISPMONITOR_DEMO_DEVICES", default_value_t = 12,

@@ -294,6 +294,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         },
         listen_addresses: args.listen_addresses.clone(),
         shutdown_delay: Duration::ZERO,
+        api_listen_address: args.api_listen_address.clone(),
+        migrate: false,
     })
     .await;
     stop.cancel();

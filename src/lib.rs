@@ -1,5 +1,7 @@
 //! ispmonitor: a Prometheus-native SNMP/SSH/ICMP poller and exporter for ISPs and server fleets.
 
+pub mod admin;
+pub mod api;
 pub mod app;
 pub mod build_info;
 pub mod catalog;
@@ -10,5 +12,6 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod poller;
 pub mod simulator;
+pub mod store;
 pub mod telemetry;
 pub mod web;

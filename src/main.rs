@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ispmonitor::cli::{Cli, Command};
-use ispmonitor::{app, catalog, demo, telemetry};
+use ispmonitor::{admin, app, catalog, demo, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +18,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(app::serve(args)),
         Command::Simulate(args) => run_async(demo::simulate(*args)),
         Command::Demo(args) => run_async(demo::demo(*args)),
+        Command::Migrate(args) => run_async(admin::migrate(args)),
+        Command::Token(command) => run_async(admin::token(command)),
     }
 }
 

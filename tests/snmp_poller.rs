@@ -75,6 +75,7 @@ impl JobSpec {
             interval: Duration::from_secs(60),
             timeout: self.timeout,
             labels: Default::default(),
+            source: Default::default(),
         };
         SnmpPoller::new(SnmpJob {
             target: Arc::new(target),

@@ -3,23 +3,28 @@
 pub mod address;
 mod credential;
 pub mod duration;
+mod extra_inventory;
 mod icmp_module;
 pub mod model;
 mod module;
 mod names;
 pub mod oid;
 mod parse;
-mod raw;
+pub mod raw;
 pub mod secret;
 mod secret_source;
+mod server_sections;
 mod ssh_credential;
 mod ssh_module;
 mod target;
 mod validate;
 mod yaml_path;
 
+pub use extra_inventory::{validate_extra, ExtraInventory, ValidatedExtra};
 pub use model::*;
+pub use raw::{RawCredential, RawTarget};
 pub use secret::Secret;
+pub use server_sections::DEFAULT_API_LISTEN_ADDRESS;
 
 use std::fmt;
 use std::path::Path;

@@ -12,6 +12,9 @@ use super::secret::Secret;
 pub struct Config {
     pub global: Global,
     pub web: Web,
+    /// The PostgreSQL inventory, if configured (the URL may also come from the environment).
+    pub database: Database,
+    pub api: Api,
     /// Named credentials, as written under `credentials:`.
     pub credentials: BTreeMap<String, Arc<Credential>>,
     /// Named modules: the built-in ones plus those under `modules:`.
@@ -48,6 +51,48 @@ pub struct SnmpGlobal {
 pub struct Web {
     /// Addresses the exporter listens on ("0.0.0.0:9090" by default).
     pub listen_addresses: Vec<String>,
+}
+
+/// `database:`. Every field has a default, so an absent section is a valid one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    /// `url` or the content of `url_file`; `ISPMONITOR_DATABASE_URL` overrides it.
+    pub url: Option<Secret>,
+    /// File holding the key that encrypts credential secrets at rest (32 bytes, base64 or
+    /// hex); `ISPMONITOR_SECRET_KEY` / `ISPMONITOR_SECRET_KEY_FILE` override it.
+    pub secret_key_file: Option<std::path::PathBuf>,
+    /// Most connections the pool opens.
+    pub pool_size: usize,
+    /// How long one connection attempt may take.
+    pub connect_timeout: Duration,
+    /// How often the poller reloads the whole database inventory, besides LISTEN/NOTIFY.
+    pub resync_interval: Duration,
+}
+
+/// `api:`: the inventory API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Api {
+    /// Where the API listens; `None` when disabled (`listen_address: none`).
+    pub listen_address: Option<String>,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
+    pub rate_limit: RateLimits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimits {
+    /// `None`: not limited.
+    pub per_token: Option<Rate>,
+    pub per_address: Option<Rate>,
+}
+
+/// A token bucket: refills at `requests_per_second`, holds at most `burst`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub requests_per_second: f64,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -302,6 +347,25 @@ pub struct Target {
     pub timeout: Duration,
     /// Free-form labels (site, role, vendor...), exported on `ispmonitor_target_info`.
     pub labels: BTreeMap<String, String>,
+    /// Where the target was defined.
+    pub source: TargetSource,
+}
+
+/// Where a target comes from: the YAML file, or the PostgreSQL inventory (through the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum TargetSource {
+    #[default]
+    File,
+    Database,
+}
+
+impl TargetSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetSource::File => "file",
+            TargetSource::Database => "database",
+        }
+    }
 }
 
 impl Target {

@@ -14,6 +14,8 @@ use serde::Deserialize;
 pub struct RawConfig {
     pub global: Option<RawGlobal>,
     pub web: Option<RawWeb>,
+    pub database: Option<RawDatabase>,
+    pub api: Option<RawApi>,
     pub credentials: Option<BTreeMap<String, RawCredential>>,
     pub modules: Option<BTreeMap<String, RawModule>>,
     pub targets: Option<Vec<RawTarget>>,
@@ -43,6 +45,43 @@ pub struct RawSnmpGlobal {
 #[serde(deny_unknown_fields)]
 pub struct RawWeb {
     pub listen_address: Option<OneOrMany>,
+}
+
+/// `database:`: the PostgreSQL inventory (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+    pub url_file: Option<String>,
+    pub secret_key_file: Option<String>,
+    pub pool_size: Option<i64>,
+    pub connect_timeout: Option<String>,
+    pub resync_interval: Option<String>,
+}
+
+/// `api:`: the inventory API's HTTP server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub listen_address: Option<String>,
+    pub max_body_bytes: Option<i64>,
+    pub audit_retention: Option<String>,
+    pub rate_limit: Option<RawRateLimits>,
+}
+
+/// `api.rate_limit:`: token buckets per API token and per source address.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    pub per_token: Option<RawRate>,
+    pub per_address: Option<RawRate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    pub requests_per_second: Option<f64>,
+    pub burst: Option<i64>,
 }
 
 /// A string or a list of strings (`listen_address: "0.0.0.0:9090"` or a list of them).

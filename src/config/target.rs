@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::address::parse_target_address;
 use super::icmp_module::check_target_icmp;
-use super::model::{Credential, Global, HostKeyPolicy, Module, Target, TargetKind};
+use super::model::{Credential, Global, HostKeyPolicy, Module, Target, TargetKind, TargetSource};
 use super::module::BUILT_IN_MODULE_NAMES;
 use super::names::{check_object_name, check_user_label_name};
 use super::raw::{RawCredential, RawModule, RawTarget};
@@ -83,6 +83,7 @@ fn validate_target(
         interval,
         timeout,
         labels,
+        source: TargetSource::File,
     })
 }
 

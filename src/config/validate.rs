@@ -11,6 +11,7 @@ use super::duration::{format_duration, parse_positive_duration};
 use super::model::{Config, Global, SnmpGlobal, Web};
 use super::module::validate_modules;
 use super::raw::{OneOrMany, RawConfig, RawGlobal, RawSnmpGlobal, RawWeb};
+use super::server_sections::{validate_api, validate_database};
 use super::target::{validate_targets, References};
 use super::ConfigProblem;
 
@@ -49,6 +50,8 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Vec<ConfigPr
     let mut problems = Problems::default();
     let global = validate_global(raw.global.as_ref(), &mut problems);
     let web = validate_web(raw.web.as_ref(), &mut problems);
+    let database = validate_database(raw.database.as_ref(), base_dir, &mut problems);
+    let api = validate_api(raw.api.as_ref(), &mut problems);
     let (no_credentials, no_modules) = (BTreeMap::new(), BTreeMap::new());
     let raw_credentials = raw.credentials.as_ref().unwrap_or(&no_credentials);
     let raw_modules = raw.modules.as_ref().unwrap_or(&no_modules);
@@ -72,6 +75,8 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Vec<ConfigPr
     Ok(Config {
         global,
         web,
+        database,
+        api,
         credentials,
         modules,
         targets,

@@ -379,6 +379,7 @@ mod tests {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             labels: BTreeMap::from([("site".to_string(), "ams1".to_string())]),
+            source: Default::default(),
         })
     }
 

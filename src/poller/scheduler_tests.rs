@@ -139,6 +139,7 @@ fn target(name: &str, interval_ms: u64) -> Arc<Target> {
         interval: Duration::from_millis(interval_ms),
         timeout: Duration::from_millis(interval_ms * 8 / 10),
         labels: BTreeMap::new(),
+        source: Default::default(),
     })
 }
 
@@ -148,6 +149,8 @@ fn config(max_concurrent_polls: usize, targets: Vec<Arc<Target>>) -> Config {
         web: Web {
             listen_addresses: vec![],
         },
+        database: Default::default(),
+        api: Default::default(),
         credentials: BTreeMap::new(),
         modules: BTreeMap::new(),
         targets,

@@ -156,6 +156,7 @@ fn ad_hoc_target(config: &Config, address: &str) -> Result<Target, String> {
         interval: config.global.interval,
         timeout: config.global.timeout,
         labels: BTreeMap::new(),
+        source: Default::default(),
     })
 }
 

@@ -47,6 +47,44 @@ pub fn request(
     parse(&raw)
 }
 
+/// One request with a body.
+pub struct Req<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+/// Sends one request with a body (Content-Length set) and reads the whole answer.
+pub fn send(addr: &str, req_: &Req<'_>) -> std::io::Result<Response> {
+    let Req {
+        method,
+        path,
+        headers,
+        body,
+    } = *req_;
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(req.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse(&raw)
+}
+
+impl Response {
+    /// The body as JSON; panics with the body when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
 pub fn get(addr: &str, path: &str) -> std::io::Result<Response> {
     request("GET", addr, path, &[])
 }

@@ -11,6 +11,8 @@ use super::http;
 pub struct Ispmonitor {
     pub child: Child,
     pub addr: String,
+    /// The inventory API's address (`--api.listen-address`), unless `extra` turned it off.
+    pub api_addr: String,
     /// stderr goes to a file: a pipe nobody reads would fill up and block the process.
     log_dir: tempfile::TempDir,
 }
@@ -29,15 +31,34 @@ impl Ispmonitor {
     /// Starts `ispmonitor serve --config CONFIG` on a free port with extra args, and waits
     /// until `/ready` answers 200.
     pub fn start(config: &Path, extra: &[&str]) -> Ispmonitor {
+        Self::start_with_env(config, extra, &[])
+    }
+
+    /// As `start`, with extra environment variables (ISPMONITOR_DATABASE_URL...). The API
+    /// listens on a free port unless `extra` sets `--api.listen-address` itself.
+    pub fn start_with_env(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ispmonitor {
         let addr = format!("127.0.0.1:{}", free_tcp_port());
         let log_dir = tempfile::tempdir().expect("tempdir");
         let log = std::fs::File::create(log_dir.path().join("stderr.log")).expect("log file");
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["--log.level", "debug", "serve", "--config"])
             .arg(config)
-            .args(["--web.listen-address", &addr])
+            .args(["--web.listen-address", &addr]);
+        let api_addr = match extra.iter().position(|a| *a == "--api.listen-address") {
+            Some(i) => extra.get(i + 1).unwrap_or(&"none").to_string(),
+            None => {
+                let api_addr = format!("127.0.0.1:{}", free_tcp_port());
+                command.args(["--api.listen-address", &api_addr]);
+                api_addr
+            }
+        };
+        let child = command
             .args(extra)
             .env_remove("RUST_LOG")
+            .env_remove("ISPMONITOR_DATABASE_URL")
+            .env_remove("ISPMONITOR_SECRET_KEY")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -45,6 +66,7 @@ impl Ispmonitor {
         let mut me = Ispmonitor {
             child,
             addr,
+            api_addr,
             log_dir,
         };
         me.wait_ready();

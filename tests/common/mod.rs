@@ -2,10 +2,12 @@
 //! ispmonitor binary itself.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod http;
 pub mod ispmonitor;
 pub mod netns;
 pub mod netsnmp;
+pub mod postgres;
 pub mod simulator;
 pub mod snmpd;
 pub mod sshd;

@@ -139,6 +139,7 @@ mod tests {
                 interval: Duration::from_secs(60),
                 timeout: Duration::from_secs(1),
                 labels: Default::default(),
+                source: Default::default(),
             }),
             credential: SnmpCredential::V2c {
                 community: crate::config::Secret::new("public"),

@@ -1,0 +1,186 @@
+//! Request extractors whose failures are `ApiError`s: JSON bodies that name the bad field
+//! (unknown fields included) and query strings checked the same way.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// A JSON body. Types should use `#[serde(deny_unknown_fields)]`: an unknown field is then a
+/// 422 naming it, like any other bad field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::unsupported_media_type(
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The whole body, or 413 beyond `api.max_body_bytes`.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large()
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {rejection}"))
+        }
+    })
+}
+
+fn is_json(value: Option<&header::HeaderValue>) -> bool {
+    let Some(mime) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = mime.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
+}
+
+/// Parses JSON text into `T`; errors name the field by its path (`rows[3].address`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if !inner.is_data() {
+            return ApiError::bad_request(format!("the body is not valid JSON: {inner}"));
+        }
+        let message = strip_position(&inner.to_string());
+        ApiError::validation(field_of(&path, &message), message)
+    })
+}
+
+/// serde's own message ends with " at line L column C"; the field says where instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The field a serde message is about. serde_path_to_error's path already ends with an unknown
+/// field's name; for a missing field it stops at the parent, so the name is added.
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    let name_in = |start: &str| {
+        message
+            .strip_prefix(start)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+    };
+    if let Some(name) = name_in("unknown field `") {
+        return if parent.is_empty() {
+            name
+        } else {
+            parent.to_string()
+        };
+    }
+    match name_in("missing field `") {
+        Some(name) if parent.is_empty() => name,
+        Some(name) => format!("{parent}.{name}"),
+        None if parent.is_empty() => "body".to_string(),
+        None => parent.to_string(),
+    }
+}
+
+/// A query string. Unknown parameters are refused when `T` denies unknown fields.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                let message = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text)
+                    .to_string();
+                let field = field_of(".", &message);
+                let field = if field == "body" {
+                    "query".to_string()
+                } else {
+                    field
+                };
+                Err(ApiError::validation(field, message))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Row {
+        name: String,
+        port: Option<u16>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Rows {
+        rows: Vec<Row>,
+    }
+
+    fn field(json: &str) -> (StatusCode, Option<String>) {
+        let e = parse_json::<Rows>(json.as_bytes()).unwrap_err();
+        (e.status, e.field)
+    }
+
+    #[test]
+    fn bad_fields_are_named_by_their_path() {
+        assert_eq!(
+            field(r#"{"rows":[{"name":"a"},{"name":"b","colour":1}]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("rows[1].colour".into())
+            )
+        );
+        assert_eq!(
+            field(r#"{"rows":[{"name":"a","port":70000}]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("rows[0].port".into())
+            )
+        );
+        assert_eq!(
+            field(r#"{"rows":[{}]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("rows[0].name".into())
+            )
+        );
+        assert_eq!(
+            field(r#"{"extra":1}"#),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("extra".into()))
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_a_bad_request() {
+        assert_eq!(field("{not json").0, StatusCode::BAD_REQUEST);
+        assert!(is_json(Some(&header::HeaderValue::from_static(
+            "application/json; charset=utf-8"
+        ))));
+        assert!(!is_json(Some(&header::HeaderValue::from_static(
+            "text/csv"
+        ))));
+    }
+}

@@ -1,0 +1,121 @@
+//! The inventory API (`/api/v1/...` on `api.listen_address`, default :8080): one router per
+//! resource, all listed in the route table, behind request ids and bearer-token auth.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod request_id;
+pub mod routes;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::{middleware, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
+use crate::store::Store;
+use error::ApiError;
+use routes::Access;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// `None` without a database: reads serve the YAML inventory, writes answer 503.
+    pub store: Option<Store>,
+    /// The config in force (the YAML file's), replaced on reload.
+    pub config: Arc<RwLock<Arc<Config>>>,
+    pub lifecycle: Arc<Lifecycle>,
+    pub db_health: Arc<health::DbHealth>,
+    access: Arc<HashMap<(Method, &'static str), Access>>,
+}
+
+impl ApiState {
+    pub fn new(
+        store: Option<Store>,
+        config: Arc<RwLock<Arc<Config>>>,
+        lifecycle: Arc<Lifecycle>,
+    ) -> Self {
+        let access = routes::all_routes()
+            .into_iter()
+            .map(|r| ((r.method, r.path), r.access))
+            .collect();
+        ApiState {
+            store,
+            config,
+            lifecycle,
+            db_health: Arc::default(),
+            access: Arc::new(access),
+        }
+    }
+
+    /// The database, or the 503 that explains how to configure one.
+    pub fn store(&self) -> Result<&Store, ApiError> {
+        self.store.as_ref().ok_or_else(ApiError::no_database)
+    }
+
+    pub fn current_config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The access a route needs; admin for anything not in the table (fail closed).
+    pub fn access_for(&self, method: &Method, path: &str) -> Access {
+        self.access
+            .iter()
+            .find(|((m, p), _)| m == method && *p == path)
+            .map(|(_, access)| *access)
+            .unwrap_or(Access::Role(crate::store::tokens::Role::Admin))
+    }
+}
+
+/// The whole API. Auth runs per matched route (unknown paths answer 404, not 401); request ids
+/// wrap everything.
+pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+    let mut router = Router::new();
+    for route in routes::all_routes() {
+        router = router.route(route.path, (route.handler)());
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(request_id::request_id))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/v1/openapi.json")
+}
+
+/// Serves the API until `stop` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await
+}
+
+/// RFC 3339 UTC with milliseconds, as every timestamp in the API is written.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
