@@ -27,18 +27,29 @@ pub struct ValidatedExtra {
     pub problems: Vec<ConfigProblem>,
 }
 
-/// Validates database entries. A target may use the database's credentials only (the file's
-/// credentials stay the file's); modules are the file's (built-in and configured ones).
+/// Validates database entries. A target may use a database credential or one of the file's
+/// (secrets kept in a mounted file, devices managed through the API); a database credential
+/// with a file credential's name is refused by the API, and the file's wins here. Modules are
+/// the file's (built-in and configured ones).
 /// `*_file` fields are resolved against the current directory, so callers that do not want
 /// them (the API) reject them first.
 pub fn validate_extra(base: &Config, extra: &ExtraInventory<'_>) -> ValidatedExtra {
     let mut problems = Problems::default();
     let credentials = validate_credentials(extra.credentials, Path::new("."), &mut problems);
+    let mut usable = credentials.clone();
+    usable.extend(base.credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // Names only: a target naming a file credential must not be told it is undefined.
+    let mut declared: BTreeMap<String, RawCredential> = base
+        .credentials
+        .keys()
+        .map(|name| (name.clone(), RawCredential::default()))
+        .collect();
+    declared.extend(extra.credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
     let no_modules = BTreeMap::new();
     let references = References {
         global: &base.global,
-        credentials: &credentials,
-        declared_credentials: extra.credentials,
+        credentials: &usable,
+        declared_credentials: &declared,
         modules: &base.modules,
         declared_modules: &no_modules,
     };
@@ -99,5 +110,27 @@ mod tests {
         let paths: Vec<&str> = valid.problems.iter().map(|p| p.path.as_str()).collect();
         assert!(paths.contains(&"targets[1].address"), "{paths:?}");
         assert!(paths.contains(&"targets[1].modules[0]"), "{paths:?}");
+    }
+
+    #[test]
+    fn database_targets_may_use_the_files_credentials() {
+        let base = super::super::load_str(
+            "credentials:\n  filecred: {type: snmp, version: 2c, community: c0mm}\ntargets: []\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let targets = vec![raw::<RawTarget>(serde_json::json!({
+            "name": "r1", "address": "10.0.0.1", "kind": "router",
+            "modules": ["system"], "credential": "filecred"}))];
+        let valid = validate_extra(
+            &base,
+            &ExtraInventory {
+                credentials: &BTreeMap::new(),
+                targets: &targets,
+            },
+        );
+        assert!(valid.problems.is_empty(), "{:?}", valid.problems);
+        assert_eq!(valid.targets.len(), 1);
+        assert!(valid.credentials.is_empty(), "only database credentials are returned");
     }
 }

@@ -119,7 +119,7 @@ impl<'de> Visitor<'de> for OneOrManyVisitor {
 /// One entry under `credentials:`. All fields of all versions are accepted here; which ones
 /// belong to the chosen version is checked during validation, with a clearer message than
 /// serde's "unknown field".
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCredential {
     #[serde(rename = "type")]
@@ -196,7 +196,7 @@ pub struct RawMetric {
 }
 
 /// One entry under `targets:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTarget {
     pub name: Option<String>,
