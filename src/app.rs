@@ -11,11 +11,13 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::audit::spawn_audit_retention;
 use crate::api::ApiState;
 use crate::cli::ServeArgs;
 use crate::config::{self, Config};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::collector::ProcessFacts;
+use crate::metrics::source::MetricSource;
 use crate::metrics::PollerMetrics;
 use crate::poller::results::Results;
 use crate::poller::scheduler::Scheduler;
@@ -82,6 +84,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(targets = summary.added, listen = ?listen, "ispmonitor {} started", crate::build_info::long_version());
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
+    let file_config = Arc::new(RwLock::new(initial.clone()));
+    let api_state = api_listener
+        .as_ref()
+        .map(|_| ApiState::new(store.clone(), file_config.clone(), lifecycle.clone()));
     let state = WebState {
         results,
         metrics: metrics.clone(),
@@ -92,12 +98,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             shard_ordinal: 0,
             shard_total: 1,
         },
+        // The API's request and database metrics go out on this same /metrics.
+        sources: api_state
+            .iter()
+            .map(|api| api.metrics.clone() as Arc<dyn MetricSource>)
+            .collect(),
     };
     let http_stop = CancellationToken::new();
     let mut http = spawn_http(listeners, web::router(state.clone()), http_stop.clone());
-    let file_config = Arc::new(RwLock::new(state.current_config()));
-    if let Some(listener) = api_listener {
-        let api_state = ApiState::new(store.clone(), file_config.clone(), lifecycle.clone());
+    if let (Some(listener), Some(api_state)) = (api_listener, api_state) {
+        if let Some(store) = &store {
+            let retention = state.current_config().api.audit_retention;
+            let metrics = api_state.metrics.clone();
+            spawn_audit_retention(store.clone(), retention, metrics, http_stop.clone());
+        }
         let router = crate::api::router(api_state, state.current_config().api.max_body_bytes);
         http.push(tokio::spawn(crate::api::serve(
             listener,

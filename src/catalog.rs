@@ -53,6 +53,7 @@ const SNMP: &str = "SNMP (routers and switches)";
 const SSH: &str = "SSH (Linux servers)";
 const POLLER: &str = "The poller itself";
 const ICMP: &str = "ICMP";
+const API: &str = "API and database";
 
 macro_rules! spec {
     ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
@@ -184,6 +185,16 @@ pub static CATALOG: &[FamilySpec] = &[
         "This poller's shard number (0-based)"),
     spec!(POLLER, "ispmonitor_shard_total", G, [],
         "How many shards split the inventory"),
+    spec!(API, "ispmonitor_http_requests_total", C, ["method", "endpoint", "status"],
+        "Requests the inventory API answered, by method, route template (unmatched for unknown paths) and status code"),
+    spec!(API, "ispmonitor_http_request_duration_seconds", H, ["method", "endpoint"],
+        "Time the inventory API took to answer, by method and route template (5 ms to 30 s buckets)"),
+    spec!(API, "ispmonitor_http_requests_in_flight", G, [],
+        "Inventory API requests being answered right now"),
+    spec!(API, "ispmonitor_db_connections", G, ["state"],
+        "Connections of the API's PostgreSQL pool: active (in use) or idle"),
+    spec!(API, "ispmonitor_audit_entries_deleted_total", C, [],
+        "Audit log entries deleted for being older than api.audit_retention"),
 ];
 
 static DESCS: LazyLock<HashMap<&'static str, Arc<FamilyDesc>>> = LazyLock::new(|| {

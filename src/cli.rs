@@ -43,6 +43,9 @@ pub enum Command {
     /// Print docs/metrics.md, generated from the metric catalogue.
     #[command(hide = true)]
     MetricsDoc,
+    /// Print docs/openapi.json, the API's OpenAPI document generated from the route table.
+    #[command(hide = true)]
+    Openapi,
     /// Serve simulated routers over SNMP on loopback (see docs/simulator.md).
     Simulate(Box<SimulateArgs>),
     /// Run a complete installation on this machine: a simulated fleet (some routers in trouble),

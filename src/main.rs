@@ -15,6 +15,10 @@ fn main() -> ExitCode {
             print!("{}", catalog::markdown());
             ExitCode::SUCCESS
         }
+        Command::Openapi => {
+            print!("{}", ispmonitor::api::openapi::document_text());
+            ExitCode::SUCCESS
+        }
         Command::Serve(args) => run_async(app::serve(args)),
         Command::Simulate(args) => run_async(demo::simulate(*args)),
         Command::Demo(args) => run_async(demo::demo(*args)),

@@ -34,10 +34,11 @@ impl LogLevel {
 /// Installs the global subscriber. Logs go to stderr so stdout stays free for command output.
 pub fn init(level: LogLevel, format: LogFormat) {
     // russh stays at info even with --log.level debug: its trace level dumps SSH packets in
-    // clear, passwords included (only an explicit RUST_LOG can turn that on).
+    // clear, passwords included (only an explicit RUST_LOG can turn that on). tokio_postgres
+    // too: at debug it logs every statement with its parameters.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "{},hyper=warn,h2=warn,russh=info",
+            "{},hyper=warn,h2=warn,russh=info,tokio_postgres=info",
             level.directive()
         ))
     });

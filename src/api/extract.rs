@@ -104,11 +104,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             Ok(Query(value)) => Ok(ApiQuery(value)),
             Err(rejection) => {
                 let text = rejection.body_text();
-                let message = text
+                let text = text
                     .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text)
-                    .to_string();
-                let field = field_of(".", &message);
+                    .unwrap_or(&text);
+                let (path, message) = split_query_path(text);
+                let message = message.to_string();
+                let field = field_of(path, &message);
                 let field = if field == "body" {
                     "query".to_string()
                 } else {
@@ -117,6 +118,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 Err(ApiError::validation(field, message))
             }
         }
+    }
+}
+
+/// axum reports a query error as `<path>: <message>` (`limit: invalid digit found in
+/// string`); the path names the parameter. Without one the path is the query itself (`.`).
+fn split_query_path(text: &str) -> (&str, &str) {
+    let is_path = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']'))
+    };
+    match text.split_once(": ") {
+        Some((path, message)) if is_path(path) => (path, message),
+        _ => (".", text),
     }
 }
 
@@ -171,6 +186,24 @@ mod tests {
             field(r#"{"extra":1}"#),
             (StatusCode::UNPROCESSABLE_ENTITY, Some("extra".into()))
         );
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let field = |text| {
+            let (path, message) = split_query_path(text);
+            (field_of(path, message), message.to_string())
+        };
+        assert_eq!(
+            field("colour: unknown field `colour`, expected `limit`"),
+            (
+                "colour".into(),
+                "unknown field `colour`, expected `limit`".into()
+            )
+        );
+        assert_eq!(field("limit: invalid digit found in string").0, "limit");
+        assert_eq!(field("missing field `kind`").0, "kind");
+        assert_eq!(field("invalid digit found in string").0, "body");
     }
 
     #[test]

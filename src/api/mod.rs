@@ -1,10 +1,14 @@
 //! The inventory API (`/api/v1/...` on `api.listen_address`, default :8080): one router per
 //! resource, all listed in the route table, behind request ids and bearer-token auth.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod http_metrics;
+pub mod openapi;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod tokens;
@@ -35,6 +39,9 @@ pub struct ApiState {
     pub config: Arc<RwLock<Arc<Config>>>,
     pub lifecycle: Arc<Lifecycle>,
     pub db_health: Arc<health::DbHealth>,
+    /// Request counts and latencies, shown on the exporter's /metrics.
+    pub metrics: Arc<http_metrics::ApiMetrics>,
+    rate_limiter: Arc<rate_limit::RateLimiter>,
     access: Arc<HashMap<(Method, &'static str), Access>>,
 }
 
@@ -49,10 +56,12 @@ impl ApiState {
             .map(|r| ((r.method, r.path), r.access))
             .collect();
         ApiState {
+            metrics: Arc::new(http_metrics::ApiMetrics::new(store.clone())),
             store,
             config,
             lifecycle,
             db_health: Arc::default(),
+            rate_limiter: Arc::default(),
             access: Arc::new(access),
         }
     }
@@ -79,8 +88,9 @@ impl ApiState {
     }
 }
 
-/// The whole API. Auth runs per matched route (unknown paths answer 404, not 401); request ids
-/// wrap everything.
+/// The whole API. Auth runs per matched route (unknown paths answer 404, not 401); outside it,
+/// from the inside out: the body limit, rate limiting (before any token lookup), metrics and
+/// the access log, and request ids wrapping everything.
 pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
     let mut router = Router::new();
     for route in routes::all_routes() {
@@ -93,6 +103,14 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            http_metrics::track,
+        ))
         .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
 }

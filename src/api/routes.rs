@@ -41,6 +41,8 @@ pub struct Route {
     /// Content type of the request body when it is not JSON (`text/csv`).
     pub request_media: &'static str,
     pub response: Option<SchemaFn>,
+    /// Content types of the success answer; `response` describes the JSON one.
+    pub response_media: &'static [&'static str],
     pub success: StatusCode,
 }
 
@@ -62,6 +64,7 @@ impl Route {
             request: None,
             request_media: "application/json",
             response: None,
+            response_media: &["application/json"],
             success: StatusCode::OK,
         }
     }
@@ -92,6 +95,12 @@ impl Route {
         self
     }
 
+    /// Answers in other formats too (`text/csv` exports): listed in the OpenAPI document.
+    pub fn response_media(mut self, media: &'static [&'static str]) -> Route {
+        self.response_media = media;
+        self
+    }
+
     pub fn success(mut self, status: StatusCode) -> Route {
         self.success = status;
         self
@@ -103,6 +112,8 @@ pub fn all_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(super::health::routes());
     routes.extend(super::tokens::routes());
+    routes.extend(super::audit::routes());
+    routes.extend(super::openapi::routes());
     routes
 }
 

@@ -30,10 +30,20 @@ pub fn render_metrics(
     facts: ProcessFacts,
 ) -> String {
     let mut enc = Encoder::new(format);
-    write_target_families(&mut enc, targets);
-    write_device_families(&mut enc, targets);
-    write_poller_families(&mut enc, targets, poller, facts);
+    write_metrics(&mut enc, targets, poller, facts);
     enc.finish()
+}
+
+/// The poller's part of `/metrics`, for callers that append other sources before finishing.
+pub fn write_metrics(
+    enc: &mut Encoder,
+    targets: &[TargetResults],
+    poller: &PollerMetrics,
+    facts: ProcessFacts,
+) {
+    write_target_families(enc, targets);
+    write_device_families(enc, targets);
+    write_poller_families(enc, targets, poller, facts);
 }
 
 /// Renders a `/probe` answer: the target's trio and device metrics, no exporter self-metrics.

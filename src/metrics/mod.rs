@@ -5,6 +5,7 @@ pub mod collector;
 pub mod encode;
 pub mod histogram;
 pub mod self_metrics;
+pub mod source;
 
 pub use encode::Format;
 pub use self_metrics::PollerMetrics;

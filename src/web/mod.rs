@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
-use crate::metrics::collector::{render_metrics, ProcessFacts};
+use crate::metrics::collector::{write_metrics, ProcessFacts};
+use crate::metrics::encode::Encoder;
+use crate::metrics::source::MetricSource;
 use crate::metrics::{Format, PollerMetrics};
 use crate::poller::results::Results;
 
@@ -33,6 +35,8 @@ pub struct WebState {
     pub lifecycle: Arc<Lifecycle>,
     pub reload: mpsc::Sender<ReloadRequest>,
     pub facts: ProcessFacts,
+    /// Families from elsewhere in the process (the inventory API's), after the poller's.
+    pub sources: Vec<Arc<dyn MetricSource>>,
 }
 
 impl WebState {
@@ -65,9 +69,16 @@ async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response 
     // Encoding 10k targets takes a while: keep it off the async worker threads.
     let metrics = state.metrics.clone();
     let facts = state.facts;
-    let body =
-        tokio::task::spawn_blocking(move || render_metrics(format, &targets, &metrics, facts))
-            .await;
+    let sources = state.sources.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        let mut enc = Encoder::new(format);
+        write_metrics(&mut enc, &targets, &metrics, facts);
+        for source in &sources {
+            source.encode(&mut enc);
+        }
+        enc.finish()
+    })
+    .await;
     match body {
         Ok(body) => exposition(format, body, &headers),
         Err(e) => {
