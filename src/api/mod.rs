@@ -2,9 +2,13 @@
 //! resource, all listed in the route table, behind request ids and bearer-token auth.
 
 pub mod auth;
+pub mod credentials;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod inventory;
+pub mod pagination;
 pub mod request_id;
 pub mod routes;
 pub mod tokens;

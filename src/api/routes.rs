@@ -103,6 +103,9 @@ pub fn all_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(super::health::routes());
     routes.extend(super::tokens::routes());
+    routes.extend(super::devices::routes());
+    routes.extend(super::credentials::routes());
+    routes.extend(super::inventory::routes());
     routes
 }
 
