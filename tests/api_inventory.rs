@@ -440,6 +440,13 @@ fn bad_requests_name_the_field_and_duplicates_conflict() {
         "no failed request wrote anything"
     );
 
+    let xml = env.operator.request(
+        "POST",
+        "/api/v1/inventory/import",
+        ("application/xml", b"<x/>"),
+    );
+    expect(&xml, 415);
+
     // Viewers read, operators write.
     expect(
         &env.viewer

@@ -106,6 +106,15 @@ pub enum Mode {
     Upsert,
 }
 
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Create => "create",
+            Mode::Upsert => "upsert",
+        }
+    }
+}
+
 /// What an import did.
 #[derive(Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Counts {
@@ -197,21 +206,7 @@ async fn import(
             &[("create", Mode::Create), ("upsert", Mode::Upsert)],
         )?
         .unwrap_or(Mode::Create);
-    let media = content_type(request.headers());
-    let bytes = read_body(request, &state).await?;
-    let import = match media.as_str() {
-        "application/json" => {
-            let document = parse_json::<InventoryDocument>(&bytes)
-                .map_err(api_credentials::mask_secret_error)?;
-            Import::from_document(document)
-        }
-        "text/csv" => parse_csv(&bytes)?,
-        _ => {
-            return Err(ApiError::unsupported_media_type(
-                "send the inventory as Content-Type: application/json or text/csv",
-            ))
-        }
-    };
+    let import = read_import(request, &state).await?;
     let base = state.current_config();
     check_names(&base, &import)?;
     let mut client = store.client().await?;
@@ -235,13 +230,28 @@ async fn import(
     audit::record(&tx, &entry).await?;
     tx.commit().await?;
     tracing::info!(
-        mode = ?mode,
+        mode = mode.as_str(),
         credentials = import.credentials.len(),
         routers = import.routers.len(),
         servers = import.servers.len(),
         "inventory imported"
     );
     Ok(Json(summary))
+}
+
+/// The body, JSON or CSV by its Content-Type.
+async fn read_import(request: Request, state: &ApiState) -> Result<Import, ApiError> {
+    let media = content_type(request.headers());
+    let bytes = read_body(request, state).await?;
+    match media.as_str() {
+        "application/json" => parse_json::<InventoryDocument>(&bytes)
+            .map(Import::from_document)
+            .map_err(api_credentials::mask_secret_error),
+        "text/csv" => parse_csv(&bytes),
+        _ => Err(ApiError::unsupported_media_type(
+            "send the inventory as Content-Type: application/json or text/csv",
+        )),
+    }
 }
 
 /// Checks that need no database: credential names (well formed, once each, not the file's)
