@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::api::{self, Api};
 use common::ispmonitor::Ispmonitor;
 use common::postgres::TestDb;
+use ispmonitor::store::migrations::SCHEMA_VERSION;
 
 const CONFIG: &str = "tests/fixtures/api/empty.yaml";
 
@@ -44,7 +45,7 @@ fn migrate_is_idempotent_and_concurrent_runs_serialise() {
     );
     assert_eq!(
         db.psql("SELECT count(*) FROM ispmonitor_schema_migrations"),
-        "1"
+        SCHEMA_VERSION.to_string()
     );
     assert!(api::migrate(&url).contains("nothing to do"));
 }
@@ -85,7 +86,7 @@ fn serve_with_migrate_flag_migrates_then_tokens_gate_the_api() {
     );
     assert_eq!(
         db.psql("SELECT max(version) FROM ispmonitor_schema_migrations"),
-        "1"
+        SCHEMA_VERSION.to_string()
     );
     let admin = api::create_token(&url, "admin", "bootstrap");
     assert!(admin.starts_with("ispm_"), "{admin}");

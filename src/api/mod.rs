@@ -3,11 +3,15 @@
 
 pub mod audit;
 pub mod auth;
+pub mod credentials;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod http_metrics;
+pub mod inventory;
 pub mod openapi;
+pub mod pagination;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

@@ -114,6 +114,9 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(super::tokens::routes());
     routes.extend(super::audit::routes());
     routes.extend(super::openapi::routes());
+    routes.extend(super::devices::routes());
+    routes.extend(super::credentials::routes());
+    routes.extend(super::inventory::routes());
     routes
 }
 

@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod credential_fields;
+pub mod credentials;
+pub mod devices;
 pub mod migrations;
 pub mod secret_box;
 pub mod tokens;
