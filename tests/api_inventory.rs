@@ -310,6 +310,7 @@ fn bad_requests_name_the_field_and_duplicates_conflict() {
     let env = Env::start();
     env.create_credentials();
     let post = |body: &Value| env.operator.post("/api/v1/routers", body);
+
     let with = |field: &str, value: Value| {
         let mut body = router("r1", "10.0.0.1");
         body[field] = value;
@@ -395,11 +396,11 @@ fn bad_requests_name_the_field_and_duplicates_conflict() {
     // Duplicates and the YAML file's names.
     expect(&post(&router("r1", "10.0.0.1")), 201);
     assert_eq!(field_of(&post(&router("r1", "10.0.0.2")), 409), "name");
+    // Names are the poller's `target` label: unique across routers and servers too.
     let same_name_server = server("r1", "10.0.0.3");
-    expect(
-        &env.operator.post("/api/v1/servers", &same_name_server),
-        201,
-    );
+    let clash = env.operator.post("/api/v1/servers", &same_name_server);
+    assert_eq!(field_of(&clash, 409), "name");
+    assert!(clash.text().contains("unique across"), "{}", clash.text());
     assert_eq!(
         field_of(&post(&router("yaml-core1", "10.0.0.9")), 409),
         "name"
@@ -436,7 +437,7 @@ fn bad_requests_name_the_field_and_duplicates_conflict() {
     );
     assert_eq!(
         env.db.psql("SELECT count(*) FROM devices"),
-        "3",
+        "2",
         "no failed request wrote anything"
     );
 

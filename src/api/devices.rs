@@ -372,17 +372,13 @@ pub fn file_target<'a>(base: &'a Config, kind: TargetKind, name: &str) -> Option
         .find(|t| t.kind == kind && t.name == name)
 }
 
-/// 409 for a name a config file target of the same kind has.
-pub fn refuse_file_name(
-    base: &Config,
-    kind: TargetKind,
-    name: &str,
-    field: String,
-) -> Result<(), ApiError> {
-    if file_target(base, kind, name).is_some() {
+/// 409 for a name a config file target has, whatever its kind: the name is the poller's
+/// `target` label, so it must be unique across kinds.
+pub fn refuse_file_name(base: &Config, name: &str, field: String) -> Result<(), ApiError> {
+    if let Some(target) = base.targets.iter().find(|t| t.name == name) {
         return Err(ApiError::conflict(format!(
             "a {} named {name:?} is defined in the config file; choose another name",
-            kind.as_str()
+            target.kind.as_str()
         ))
         .with_field(field));
     }
@@ -576,6 +572,12 @@ async fn show(
 
 fn duplicate(error: StoreError, kind: TargetKind, name: &str) -> ApiError {
     match error {
+        StoreError::Duplicate { constraint } if constraint == "devices_name_unique" => {
+            ApiError::conflict(format!(
+                "a device named {name:?} already exists (names are unique across routers and servers)"
+            ))
+            .with_field("name")
+        }
         StoreError::Duplicate { .. } => {
             ApiError::conflict(format!("a {} named {name:?} already exists", kind.as_str()))
                 .with_field("name")
@@ -604,7 +606,7 @@ async fn create(
     let store = state.store()?;
     let kind = kind_of(&path);
     let base = state.current_config();
-    refuse_file_name(&base, kind, &body.name, "name".into())?;
+    refuse_file_name(&base, &body.name, "name".into())?;
     let mut client = store.client().await?;
     let tx = client.transaction().await?;
     let credentials = credentials_of(&tx, &state, &base, &body).await?;
@@ -679,7 +681,7 @@ async fn replace(
     let store = state.store()?;
     let base = state.current_config();
     refuse_file_target(&base, kind, &name)?;
-    refuse_file_name(&base, kind, &body.name, "name".into())?;
+    refuse_file_name(&base, &body.name, "name".into())?;
     let mut client = store.client().await?;
     let tx = client.transaction().await?;
     let existing = devices::get(&tx, kind, &name, true)
@@ -838,7 +840,7 @@ mod tests {
         let base = base();
         assert!(file_target(&base, TargetKind::Router, "core1").is_some());
         assert!(file_target(&base, TargetKind::Server, "core1").is_none());
-        let err = refuse_file_name(&base, TargetKind::Router, "core1", "name".into()).unwrap_err();
+        let err = refuse_file_name(&base, "core1", "name".into()).unwrap_err();
         assert_eq!(err.status, StatusCode::CONFLICT);
         let view = DeviceView::from_file(&base.targets[0]);
         assert_eq!(view.source, Source::File);

@@ -273,7 +273,7 @@ fn check_names(base: &Config, import: &Import) -> Result<(), ApiError> {
     for kind in KINDS {
         for entry in import.devices(kind) {
             let field = api_credentials::field_in(&entry.origin, "name");
-            api_devices::refuse_file_name(base, kind, &entry.body.name, field)?;
+            api_devices::refuse_file_name(base, &entry.body.name, field)?;
         }
     }
     Ok(())

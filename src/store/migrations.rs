@@ -23,10 +23,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "device_file_credential",
         sql: include_str!("migrations/0002_device_file_credential.sql"),
     },
+    Migration {
+        version: 3,
+        name: "device_names_unique",
+        sql: include_str!("migrations/0003_device_names_unique.sql"),
+    },
 ];
 
 /// The schema version this build runs on.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Key of the advisory lock that serialises migrations ("ispmon" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6973_706d_6f6e;
