@@ -106,9 +106,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 let text = rejection.body_text();
                 let message = text
                     .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text)
-                    .to_string();
-                let field = field_of(".", &message);
+                    .unwrap_or(&text);
+                // axum reports through serde_path_to_error: "shard: unknown field `shard`...".
+                let (path, message) = match message.split_once(": ") {
+                    Some((path, rest)) if is_parameter_path(path) => (path, rest.to_string()),
+                    _ => (".", message.to_string()),
+                };
+                let field = field_of(path, &message);
                 let field = if field == "body" {
                     "query".to_string()
                 } else {
@@ -118,6 +122,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             }
         }
     }
+}
+
+/// A query parameter as serde_path_to_error writes it (`limit`, `label[0]`).
+fn is_parameter_path(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
 }
 
 #[cfg(test)]
@@ -171,6 +183,28 @@ mod tests {
             field(r#"{"extra":1}"#),
             (StatusCode::UNPROCESSABLE_ENTITY, Some("extra".into()))
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filters {
+        kind: Option<String>,
+        limit: Option<u32>,
+    }
+
+    async fn query_field(uri: &str) -> Option<String> {
+        let request = axum::http::Request::builder().uri(uri).body(()).unwrap();
+        let (mut parts, ()) = request.into_parts();
+        let result = ApiQuery::<Filters>::from_request_parts(&mut parts, &()).await;
+        result.err().and_then(|e| e.field)
+    }
+
+    #[tokio::test]
+    async fn bad_query_parameters_are_named() {
+        assert_eq!(query_field("/x?shard=1").await.as_deref(), Some("shard"));
+        assert_eq!(query_field("/x?limit=-1").await.as_deref(), Some("limit"));
+        assert_eq!(query_field("/x?kind=a&limit=5").await, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod request_id;
 pub mod routes;
+pub mod sd;
 pub mod tokens;
 
 use std::collections::HashMap;

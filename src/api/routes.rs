@@ -103,6 +103,7 @@ pub fn all_routes() -> Vec<Route> {
     let mut routes = Vec::new();
     routes.extend(super::health::routes());
     routes.extend(super::tokens::routes());
+    routes.extend(super::sd::routes());
     routes
 }
 

@@ -44,7 +44,12 @@ pub fn validate_extra(base: &Config, extra: &ExtraInventory<'_>) -> ValidatedExt
         .keys()
         .map(|name| (name.clone(), RawCredential::default()))
         .collect();
-    declared.extend(extra.credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
+    declared.extend(
+        extra
+            .credentials
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     let no_modules = BTreeMap::new();
     let references = References {
         global: &base.global,
@@ -131,6 +136,9 @@ mod tests {
         );
         assert!(valid.problems.is_empty(), "{:?}", valid.problems);
         assert_eq!(valid.targets.len(), 1);
-        assert!(valid.credentials.is_empty(), "only database credentials are returned");
+        assert!(
+            valid.credentials.is_empty(),
+            "only database credentials are returned"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod credential_fields;
+pub mod inventory;
 pub mod migrations;
 pub mod secret_box;
 pub mod tokens;
@@ -65,6 +66,10 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
         use deadpool_postgres::PoolError;
         match error {
+            // Opening a connection failed below SQL (refused, reset, DNS): the database is away.
+            PoolError::Backend(e) if e.as_db_error().is_none() => {
+                StoreError::Unavailable(e.to_string())
+            }
             PoolError::Backend(e) => StoreError::from(e),
             PoolError::Timeout(_) => {
                 StoreError::Unavailable("timed out waiting for a connection".into())
