@@ -144,6 +144,9 @@ fn a_database_device_is_polled_within_seconds_and_a_deletion_stops_it() {
         ),
         "{logs}"
     );
+    // The start, the insert and the delete: each transaction's burst of notifications (one per
+    // table it touched) is read once.
+    assert_eq!(logs.matches("database inventory read").count(), 3, "{logs}");
 }
 
 #[test]

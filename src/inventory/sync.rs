@@ -147,7 +147,7 @@ impl Syncer {
                         if note.is_none() {
                             return Err(SyncError::ConnectionLost);
                         }
-                        if !self.quiet(&mut notifications).await {
+                        if !quiet(&mut notifications, &self.settings).await {
                             return Err(SyncError::ConnectionLost);
                         }
                     }
@@ -162,21 +162,6 @@ impl Syncer {
         result
     }
 
-    /// Waits until no notification came for `debounce` (at most `max_debounce`), swallowing
-    /// the burst. `false` when the connection went away meanwhile.
-    async fn quiet(&self, notifications: &mut mpsc::UnboundedReceiver<()>) -> bool {
-        let give_up = Instant::now() + self.settings.max_debounce;
-        loop {
-            let until = (Instant::now() + self.settings.debounce).min(give_up);
-            match tokio::time::timeout_at(until, notifications.recv()).await {
-                Err(_) => return true,
-                Ok(None) => return false,
-                Ok(Some(())) if Instant::now() >= give_up => return true,
-                Ok(Some(())) => {}
-            }
-        }
-    }
-
     /// Reads the whole inventory and publishes it when it changed.
     async fn reload(&mut self, client: &mut tokio_postgres::Client) -> Result<(), SyncError> {
         let stored = bounded(self.settings.read_timeout, inventory::load(client)).await??;
@@ -188,16 +173,17 @@ impl Syncer {
             );
             self.healthy = true;
         }
-        if self.last.as_ref() == Some(&stored) {
-            tracing::debug!("database inventory unchanged");
-            return Ok(());
-        }
-        let raw = inventory::open(&stored, self.store.secret_key().ok());
+        let changed = self.last.as_ref() != Some(&stored);
         tracing::debug!(
+            changed,
             devices = stored.devices.len(),
             credentials = stored.credentials.len(),
             "database inventory read"
         );
+        if !changed {
+            return Ok(());
+        }
+        let raw = inventory::open(&stored, self.store.secret_key().ok());
         self.last = Some(stored);
         self.publish.send_replace(Some(Arc::new(raw)));
         Ok(())
@@ -212,6 +198,21 @@ impl Syncer {
             self.healthy = false;
         } else {
             tracing::debug!("inventory database still unavailable: {error}");
+        }
+    }
+}
+
+/// Waits until no notification came for `debounce` (at most `max_debounce`), swallowing the
+/// burst. `false` when the connection went away meanwhile.
+async fn quiet(notifications: &mut mpsc::UnboundedReceiver<()>, settings: &SyncSettings) -> bool {
+    let give_up = Instant::now() + settings.max_debounce;
+    loop {
+        let until = (Instant::now() + settings.debounce).min(give_up);
+        match tokio::time::timeout_at(until, notifications.recv()).await {
+            Err(_) => return true,
+            Ok(None) => return false,
+            Ok(Some(())) if Instant::now() >= give_up => return true,
+            Ok(Some(())) => {}
         }
     }
 }
@@ -261,6 +262,41 @@ fn jittered(wait: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sends a notification every `gap`, `n` times, then waits for `quiet`; returns how long
+    /// `quiet` took and what it answered.
+    async fn burst(n: u32, gap: Duration, close: bool) -> (Duration, bool) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let settings = SyncSettings::new(Duration::from_secs(60));
+        let sender = tokio::spawn(async move {
+            for _ in 0..n {
+                tokio::time::sleep(gap).await;
+                let _ = tx.send(());
+            }
+            if !close {
+                std::future::pending::<()>().await;
+            }
+        });
+        let started = Instant::now();
+        let answer = quiet(&mut rx, &settings).await;
+        sender.abort();
+        (started.elapsed(), answer)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_is_swallowed_until_it_goes_quiet() {
+        // Ten notifications 100 ms apart: done 200 ms after the last one.
+        let (took, answer) = burst(10, Duration::from_millis(100), false).await;
+        assert!(answer);
+        assert_eq!(took, Duration::from_millis(1200));
+        // A stream that never stops still reloads every max_debounce.
+        let (took, answer) = burst(1000, Duration::from_millis(50), false).await;
+        assert!(answer);
+        assert_eq!(took, Duration::from_secs(2));
+        // The connection ending meanwhile is told.
+        let (_, answer) = burst(1, Duration::from_millis(10), true).await;
+        assert!(!answer);
+    }
 
     #[test]
     fn listen_names_the_channel() {
