@@ -15,12 +15,14 @@ use crate::api::audit::spawn_audit_retention;
 use crate::api::ApiState;
 use crate::cli::ServeArgs;
 use crate::config::{self, Config};
+use crate::inventory::{self, ChangeLog, SyncSettings, SyncedInventory};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::collector::ProcessFacts;
 use crate::metrics::source::MetricSource;
 use crate::metrics::PollerMetrics;
 use crate::poller::results::Results;
-use crate::poller::scheduler::Scheduler;
+use crate::poller::scheduler::{ApplySummary, Scheduler};
+use crate::store::inventory::RawInventory;
 use crate::web::{self, ReloadRequest, WebState};
 
 /// How long in-flight HTTP requests may take to finish after shutdown starts.
@@ -51,11 +53,16 @@ struct Server {
     config_path: PathBuf,
     /// The YAML file's config, as the API reads it.
     file_config: Arc<RwLock<Arc<Config>>>,
-    /// The config the poller and /probe run on.
+    /// The config the poller and /probe run on: the file's plus the database's targets.
     config: Arc<RwLock<Arc<Config>>>,
     scheduler: Scheduler,
     metrics: Arc<PollerMetrics>,
     lifecycle: Arc<Lifecycle>,
+    /// Database inventory snapshots, when a database is configured.
+    inventory: Option<SyncedInventory>,
+    /// The last database inventory read (kept while the database is away).
+    database_inventory: Option<Arc<RawInventory>>,
+    changes: ChangeLog,
 }
 
 /// `ispmonitor serve`: runs until SIGTERM or SIGINT.
@@ -75,23 +82,43 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(PollerMetrics::default());
     let results = Arc::new(Results::new());
     let lifecycle = Arc::new(Lifecycle::new());
+    let sync_stop = CancellationToken::new();
+    let sync = store.as_ref().map(|store| {
+        metrics.set_database_inventory();
+        let settings = SyncSettings::new(initial.database.resync_interval);
+        inventory::spawn_sync(store.clone(), settings, metrics.clone(), sync_stop.clone())
+    });
     metrics.config_loaded(true, SystemTime::now());
     lifecycle.set_config_loaded();
+    let first_sync_wait = initial.database.connect_timeout;
+    let max_body_bytes = initial.api.max_body_bytes;
+    let audit_retention = initial.api.audit_retention;
     let initial = Arc::new(initial);
-    let mut scheduler = Scheduler::new(results.clone(), metrics.clone());
-    let summary = scheduler.apply(&initial);
+    let (inventory, sync_task) = sync.unzip();
+    let mut server = Server {
+        config_path,
+        file_config: Arc::new(RwLock::new(initial.clone())),
+        config: Arc::new(RwLock::new(initial)),
+        scheduler: Scheduler::new(results.clone(), metrics.clone()),
+        metrics: metrics.clone(),
+        lifecycle: lifecycle.clone(),
+        inventory,
+        database_inventory: None,
+        changes: ChangeLog::default(),
+    };
+    server.await_first_sync(first_sync_wait).await;
+    let summary = server.apply_effective();
     lifecycle.set_scheduling();
     tracing::info!(targets = summary.added, listen = ?listen, "ispmonitor {} started", crate::build_info::long_version());
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
-    let file_config = Arc::new(RwLock::new(initial.clone()));
     let api_state = api_listener
         .as_ref()
-        .map(|_| ApiState::new(store.clone(), file_config.clone(), lifecycle.clone()));
+        .map(|_| ApiState::new(store.clone(), server.file_config.clone(), lifecycle.clone()));
     let state = WebState {
         results,
-        metrics: metrics.clone(),
-        config: Arc::new(RwLock::new(initial)),
+        metrics,
+        config: server.config.clone(),
         lifecycle: lifecycle.clone(),
         reload: reload_tx,
         facts: ProcessFacts {
@@ -105,34 +132,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .collect(),
     };
     let http_stop = CancellationToken::new();
-    let mut http = spawn_http(listeners, web::router(state.clone()), http_stop.clone());
+    let mut http = spawn_http(listeners, web::router(state), http_stop.clone());
     if let (Some(listener), Some(api_state)) = (api_listener, api_state) {
         if let Some(store) = &store {
-            let retention = state.current_config().api.audit_retention;
             let metrics = api_state.metrics.clone();
-            spawn_audit_retention(store.clone(), retention, metrics, http_stop.clone());
+            spawn_audit_retention(store.clone(), audit_retention, metrics, http_stop.clone());
         }
-        let router = crate::api::router(api_state, state.current_config().api.max_body_bytes);
+        let router = crate::api::router(api_state, max_body_bytes);
         http.push(tokio::spawn(crate::api::serve(
             listener,
             router,
             http_stop.clone(),
         )));
     }
-    let mut server = Server {
-        config_path,
-        file_config,
-        config: state.config.clone(),
-        scheduler,
-        metrics,
-        lifecycle,
-    };
     server.run_until_signal(reload_rx).await?;
 
     server.lifecycle.set_shutting_down();
     tracing::info!("shutting down: /ready answers 503, polls are cancelled");
     tokio::time::sleep(args.shutdown_delay).await;
     server.scheduler.shutdown().await;
+    sync_stop.cancel();
+    if let Some(task) = sync_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     http_stop.cancel();
     for task in http {
         match tokio::time::timeout(HTTP_DRAIN, task).await {
@@ -225,18 +247,66 @@ impl Server {
                 Some(reply) = reloads.recv() => {
                     let _ = reply.send(self.reload());
                 }
+                snapshot = next_inventory(&mut self.inventory) => {
+                    self.database_changed(snapshot);
+                }
             }
         }
+    }
+
+    /// Waits a little for the first database read, so the first schedule already holds the
+    /// database's targets. A database that does not answer does not hold the start up.
+    async fn await_first_sync(&mut self, wait: Duration) {
+        let Some(receiver) = self.inventory.as_mut() else {
+            return;
+        };
+        let first = tokio::time::timeout(wait, receiver.wait_for(Option::is_some)).await;
+        match first {
+            Ok(Ok(snapshot)) => self.database_inventory = snapshot.clone(),
+            _ => tracing::warn!(
+                "the database inventory could not be read within {wait:?}; polling the config file's targets until it can"
+            ),
+        }
+    }
+
+    /// A new database inventory: rebuild the effective config and apply it.
+    fn database_changed(&mut self, snapshot: Option<Arc<RawInventory>>) {
+        self.database_inventory = snapshot;
+        let summary = self.apply_effective();
+        if summary.added + summary.changed + summary.removed > 0 {
+            tracing::info!(
+                "inventory updated from the database: {} added, {} changed, {} removed, {} unchanged",
+                summary.added,
+                summary.changed,
+                summary.removed,
+                summary.unchanged
+            );
+        }
+    }
+
+    /// The file's config plus the database inventory, handed to the scheduler (which only
+    /// touches targets that changed) and to /probe.
+    fn apply_effective(&mut self) -> ApplySummary {
+        let file = self
+            .file_config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let merged = inventory::effective(&file, self.database_inventory.as_deref());
+        self.changes.report(&merged);
+        self.metrics
+            .set_inventory_invalid_targets(merged.invalid_targets());
+        let summary = self.scheduler.apply(&merged.config);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(merged.config);
+        summary
     }
 
     /// Loads the config file again. A bad file changes nothing but the reload metrics.
     fn reload(&mut self) -> Result<String, String> {
         match config::load_file(&self.config_path) {
             Ok(new) => {
-                let summary = self.scheduler.apply(&new);
-                let new = Arc::new(new);
-                *self.file_config.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
-                *self.config.write().unwrap_or_else(|e| e.into_inner()) = new;
+                *self.file_config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+                let summary = self.apply_effective();
                 self.metrics.config_loaded(true, SystemTime::now());
                 self.lifecycle.reload_finished(None);
                 let text = format!(
@@ -257,5 +327,17 @@ impl Server {
                 Err(text)
             }
         }
+    }
+}
+
+/// The next database inventory; never resolves without a database or once the sync task
+/// has ended (its last inventory stays in force).
+async fn next_inventory(receiver: &mut Option<SyncedInventory>) -> Option<Arc<RawInventory>> {
+    let Some(receiver) = receiver else {
+        return std::future::pending().await;
+    };
+    match receiver.changed().await {
+        Ok(()) => receiver.borrow_and_update().clone(),
+        Err(_) => std::future::pending().await,
     }
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod inventory;
 pub mod lifecycle;
 pub mod metrics;
 pub mod poller;

@@ -188,6 +188,28 @@ mod tests {
         );
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Filters {
+        kind: Option<String>,
+        limit: Option<u32>,
+    }
+
+    async fn query_field(uri: &str) -> Option<String> {
+        let request = axum::http::Request::builder().uri(uri).body(()).unwrap();
+        let (mut parts, ()) = request.into_parts();
+        let result = ApiQuery::<Filters>::from_request_parts(&mut parts, &()).await;
+        result.err().and_then(|e| e.field)
+    }
+
+    #[tokio::test]
+    async fn bad_query_parameters_are_named() {
+        assert_eq!(query_field("/x?shard=1").await.as_deref(), Some("shard"));
+        assert_eq!(query_field("/x?limit=-1").await.as_deref(), Some("limit"));
+        assert_eq!(query_field("/x?kind=a&limit=5").await, None);
+    }
+
     #[test]
     fn query_errors_name_the_parameter() {
         let field = |text| {

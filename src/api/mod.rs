@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod sd;
 pub mod tokens;
 
 use std::collections::HashMap;

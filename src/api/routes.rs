@@ -117,6 +117,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(super::devices::routes());
     routes.extend(super::credentials::routes());
     routes.extend(super::inventory::routes());
+    routes.extend(super::sd::routes());
     routes
 }
 

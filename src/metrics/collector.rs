@@ -10,7 +10,7 @@ use super::histogram::Histogram;
 use super::self_metrics::PollerMetrics;
 use crate::build_info;
 use crate::catalog::desc;
-use crate::config::TargetKind;
+use crate::config::{TargetKind, TargetSource};
 use crate::poller::icmp::IcmpSockets;
 use crate::poller::outcome::{FamilyDesc, FamilySamples, PollRecord, Protocol, Value};
 use crate::poller::results::TargetResults;
@@ -354,13 +354,24 @@ fn write_config_state(enc: &mut Encoder, targets: &[TargetResults], poller: &Pol
     let name = "ispmonitor_inventory_targets";
     enc.family(&desc(name));
     for kind in [TargetKind::Router, TargetKind::Server, TargetKind::Host] {
-        let n = targets.iter().filter(|t| t.target.kind == kind).count();
-        let labels = [("kind", kind.as_str()), ("source", "file")];
-        enc.sample(name, labels, Value::Int(n as u64));
+        for source in [TargetSource::File, TargetSource::Database] {
+            let n = targets
+                .iter()
+                .filter(|t| t.target.kind == kind && t.target.source == source)
+                .count();
+            let labels = [("kind", kind.as_str()), ("source", source.as_str())];
+            enc.sample(name, labels, Value::Int(n as u64));
+        }
     }
     let name = "ispmonitor_inventory_last_sync_success_timestamp_seconds";
     enc.family(&desc(name));
     enc.sample(name, [], Value::Float(poller.inventory_sync_seconds()));
+    let name = "ispmonitor_inventory_sync_failures_total";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(poller.inventory_sync_failures()));
+    let name = "ispmonitor_inventory_invalid_targets";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(poller.inventory_invalid_targets()));
 }
 
 #[cfg(test)]

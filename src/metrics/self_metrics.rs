@@ -1,7 +1,7 @@
 //! The poller's own counters, gauges and histograms, updated by the scheduler and the reloader.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +23,12 @@ pub struct PollerMetrics {
     /// Unix time in milliseconds; 0 means never.
     reload_success_ms: AtomicU64,
     inventory_sync_ms: AtomicU64,
+    /// The inventory also comes from the database: config loads no longer count as syncs.
+    database_inventory: AtomicBool,
+    /// The last database sync attempt failed (the last inventory is kept).
+    inventory_sync_failing: AtomicBool,
+    inventory_sync_failures: AtomicU64,
+    inventory_invalid_targets: AtomicU64,
 }
 
 fn slot(protocol: Protocol) -> usize {
@@ -84,13 +90,55 @@ impl PollerMetrics {
         self.queued[slot(protocol)].load(Ordering::Relaxed)
     }
 
-    /// Records the outcome of a config load or reload.
+    /// Records the outcome of a config load or reload. Without a database the file is the
+    /// whole inventory, so a successful load is also an inventory sync.
     pub fn config_loaded(&self, ok: bool, at: SystemTime) {
         self.reload_successful.store(ok as u64, Ordering::Relaxed);
         if ok {
             self.reload_success_ms.store(unix_ms(at), Ordering::Relaxed);
-            self.inventory_sync_ms.store(unix_ms(at), Ordering::Relaxed);
+            if !self.database_inventory() {
+                self.inventory_sync_ms.store(unix_ms(at), Ordering::Relaxed);
+            }
         }
+    }
+
+    /// From now on only database syncs move the inventory sync timestamp.
+    pub fn set_database_inventory(&self) {
+        self.database_inventory.store(true, Ordering::Relaxed);
+    }
+
+    pub fn database_inventory(&self) -> bool {
+        self.database_inventory.load(Ordering::Relaxed)
+    }
+
+    /// A full read of the database inventory succeeded.
+    pub fn inventory_synced(&self, at: SystemTime) {
+        self.inventory_sync_ms.store(unix_ms(at), Ordering::Relaxed);
+        self.inventory_sync_failing.store(false, Ordering::Relaxed);
+    }
+
+    /// Connecting to the database, listening or reading the inventory failed.
+    pub fn inventory_sync_failed(&self) {
+        self.inventory_sync_failures.fetch_add(1, Ordering::Relaxed);
+        self.inventory_sync_failing.store(true, Ordering::Relaxed);
+    }
+
+    pub fn inventory_sync_failing(&self) -> bool {
+        self.inventory_sync_failing.load(Ordering::Relaxed)
+    }
+
+    pub fn inventory_sync_failures(&self) -> u64 {
+        self.inventory_sync_failures.load(Ordering::Relaxed)
+    }
+
+    /// Database devices left out of the inventory because they do not validate.
+    pub fn set_inventory_invalid_targets(&self, n: usize) {
+        self.inventory_invalid_targets
+            .store(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn inventory_invalid_targets(&self) -> u64 {
+        self.inventory_invalid_targets.load(Ordering::Relaxed)
     }
 
     pub fn reload_successful(&self) -> bool {

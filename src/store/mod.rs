@@ -5,6 +5,7 @@ pub mod audit;
 pub mod credential_fields;
 pub mod credentials;
 pub mod devices;
+pub mod inventory;
 pub mod migrations;
 pub mod secret_box;
 pub mod tokens;
@@ -67,6 +68,10 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> Self {
         use deadpool_postgres::PoolError;
         match error {
+            // Opening a connection failed below SQL (refused, reset, DNS): the database is away.
+            PoolError::Backend(e) if e.as_db_error().is_none() => {
+                StoreError::Unavailable(e.to_string())
+            }
             PoolError::Backend(e) => StoreError::from(e),
             PoolError::Timeout(_) => {
                 StoreError::Unavailable("timed out waiting for a connection".into())

@@ -9,6 +9,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::WebState;
+use crate::metrics::PollerMetrics;
 
 /// Liveness: the process answers. Touches nothing external, never fails while serving.
 pub async fn live() -> &'static str {
@@ -61,9 +62,12 @@ pub async fn health(State(state): State<WebState>) -> Response {
         "shutdown": {
             "status": if l.shutting_down() { "failing" } else { "ok" },
         },
+        "inventory": inventory_check(&state.metrics),
     });
     let ready = l.ready();
-    let status = match (ready, last_reload_error.is_some()) {
+    // A database outage degrades but does not unready the poller: it keeps its last inventory.
+    let degraded = last_reload_error.is_some() || state.metrics.inventory_sync_failing();
+    let status = match (ready, degraded) {
         (false, _) => "unavailable",
         (true, true) => "degraded",
         (true, false) => "ok",
@@ -74,6 +78,21 @@ pub async fn health(State(state): State<WebState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(json!({"status": status, "checks": checks}))).into_response()
+}
+
+/// Where the inventory comes from and how its last database sync went.
+fn inventory_check(metrics: &PollerMetrics) -> serde_json::Value {
+    if !metrics.database_inventory() {
+        return json!({"status": "ok", "source": "file"});
+    }
+    let failing = metrics.inventory_sync_failing();
+    json!({
+        "status": if failing { "failing" } else { "ok" },
+        "source": "file+database",
+        "last_sync_success_at": metrics.inventory_sync_seconds(),
+        "sync_failures": metrics.inventory_sync_failures(),
+        "invalid_targets": metrics.inventory_invalid_targets(),
+    })
 }
 
 pub async fn landing_page() -> Html<String> {

@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod http;
+pub mod inventory_sql;
 pub mod ispmonitor;
 pub mod netns;
 pub mod netsnmp;
 pub mod postgres;
+pub mod private_postgres;
 pub mod simulator;
 pub mod snmpd;
 pub mod sshd;

@@ -1,0 +1,8 @@
+//! The poller's inventory: the YAML file's targets plus the database's, kept in step with the
+//! database by LISTEN/NOTIFY and a periodic full resync.
+
+pub mod merge;
+pub mod sync;
+
+pub use merge::{effective, ChangeLog, Effective};
+pub use sync::{spawn_sync, SyncSettings, SyncedInventory};
