@@ -192,6 +192,10 @@ fn without_a_database_reads_are_open_and_writes_say_how_to_configure_one() {
         .as_str()
         .unwrap()
         .contains("ISPMONITOR_DATABASE_URL"));
+    // Even a body that would not validate: the missing database is the first thing to fix.
+    let r = api.post("/api/v1/routers", &serde_json::json!({}));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "database_not_configured");
     assert_eq!(api.get("/api/v1/nope").status, 404);
     drop(server);
     std::thread::sleep(Duration::from_millis(10));

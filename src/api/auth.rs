@@ -51,7 +51,11 @@ pub async fn authorize(State(state): State<ApiState>, mut req: Request, next: Ne
     let role = match access {
         Access::Public => None,
         // Without a database there are no tokens: reads of the YAML inventory stay open (the
-        // same facts are on /metrics) and every write answers 503 in its handler.
+        // same facts are on /metrics) and every write answers 503 before its body is even read,
+        // so a client learns first that it needs a database, not that its body has a typo.
+        Access::Role(_) if state.store.is_none() && method != Method::GET => {
+            return ApiError::no_database().into_response();
+        }
         Access::Role(_) if state.store.is_none() => None,
         Access::Role(needed) => match check_token(&state, bearer(&req), needed).await {
             Ok(token) => {
