@@ -56,52 +56,68 @@ const ALL_PARAMS: &[&str] = &[
     "kind",
 ];
 
-pub fn routes() -> Vec<Route> {
+/// The five routes of one device kind: its collection and its items.
+struct KindRoutes {
+    tag: &'static str,
+    collection: &'static str,
+    item: &'static str,
+    list: &'static str,
+    create: &'static str,
+    show: &'static str,
+    replace: &'static str,
+    remove: &'static str,
+}
+
+const ROUTER_ROUTES: KindRoutes = KindRoutes {
+    tag: "routers",
+    collection: ROUTERS,
+    item: ROUTER,
+    list: "List routers: the config file's first, then the database's",
+    create: "Create a router",
+    show: "One router",
+    replace: "Replace a router (database ones only)",
+    remove: "Delete a router (database ones only)",
+};
+
+const SERVER_ROUTES: KindRoutes = KindRoutes {
+    tag: "servers",
+    collection: SERVERS,
+    item: SERVER,
+    list: "List servers: the config file's first, then the database's",
+    create: "Create a server",
+    show: "One server",
+    replace: "Replace a server (database ones only)",
+    remove: "Delete a server (database ones only)",
+};
+
+fn kind_routes(k: &KindRoutes) -> Vec<Route> {
     vec![
-        Route::new(Method::GET, ROUTERS, VIEWER, || get(list))
-            .doc(
-                "routers",
-                "List routers: the config file's first, then the database's",
-            )
+        Route::new(Method::GET, k.collection, VIEWER, || get(list))
+            .doc(k.tag, k.list)
             .query::<DeviceListQuery>()
             .response::<Paged<DeviceView>>(),
-        Route::new(Method::POST, ROUTERS, OPERATOR, || post(create))
-            .doc("routers", "Create a router")
+        Route::new(Method::POST, k.collection, OPERATOR, || post(create))
+            .doc(k.tag, k.create)
             .request::<DeviceBody>()
             .response::<DeviceView>()
             .success(StatusCode::CREATED),
-        Route::new(Method::GET, ROUTER, VIEWER, || get(show))
-            .doc("routers", "One router")
+        Route::new(Method::GET, k.item, VIEWER, || get(show))
+            .doc(k.tag, k.show)
             .response::<DeviceView>(),
-        Route::new(Method::PUT, ROUTER, OPERATOR, || put(replace))
-            .doc("routers", "Replace a router (database ones only)")
+        Route::new(Method::PUT, k.item, OPERATOR, || put(replace))
+            .doc(k.tag, k.replace)
             .request::<DeviceBody>()
             .response::<DeviceView>(),
-        Route::new(Method::DELETE, ROUTER, OPERATOR, || delete(remove))
-            .doc("routers", "Delete a router (database ones only)")
+        Route::new(Method::DELETE, k.item, OPERATOR, || delete(remove))
+            .doc(k.tag, k.remove)
             .success(StatusCode::NO_CONTENT),
-        Route::new(Method::GET, SERVERS, VIEWER, || get(list))
-            .doc(
-                "servers",
-                "List servers: the config file's first, then the database's",
-            )
-            .query::<DeviceListQuery>()
-            .response::<Paged<DeviceView>>(),
-        Route::new(Method::POST, SERVERS, OPERATOR, || post(create))
-            .doc("servers", "Create a server")
-            .request::<DeviceBody>()
-            .response::<DeviceView>()
-            .success(StatusCode::CREATED),
-        Route::new(Method::GET, SERVER, VIEWER, || get(show))
-            .doc("servers", "One server")
-            .response::<DeviceView>(),
-        Route::new(Method::PUT, SERVER, OPERATOR, || put(replace))
-            .doc("servers", "Replace a server (database ones only)")
-            .request::<DeviceBody>()
-            .response::<DeviceView>(),
-        Route::new(Method::DELETE, SERVER, OPERATOR, || delete(remove))
-            .doc("servers", "Delete a server (database ones only)")
-            .success(StatusCode::NO_CONTENT),
+    ]
+}
+
+pub fn routes() -> Vec<Route> {
+    let mut routes = kind_routes(&ROUTER_ROUTES);
+    routes.extend(kind_routes(&SERVER_ROUTES));
+    routes.push(
         Route::new(Method::GET, DEVICES, VIEWER, || get(list_all))
             .doc(
                 "devices",
@@ -109,7 +125,8 @@ pub fn routes() -> Vec<Route> {
             )
             .query::<AllDevicesQuery>()
             .response::<Paged<DeviceView>>(),
-    ]
+    );
+    routes
 }
 
 /// Where an object is defined.
