@@ -91,8 +91,11 @@ async fn check_token(
             token.role.as_str()
         )));
     }
-    if let Err(e) = tokens::touch(&client, token.id).await {
-        tracing::debug!("cannot record the token's last use: {e}");
+    // One write a minute per token at most: skip the round trip while the last use is fresh.
+    if tokens::needs_touch(&token) {
+        if let Err(e) = tokens::touch(&client, token.id).await {
+            tracing::debug!("cannot record the token's last use: {e}");
+        }
     }
     Ok(token)
 }

@@ -47,7 +47,8 @@ pub struct ApiState {
     /// Request counts and latencies, shown on the exporter's /metrics.
     pub metrics: Arc<http_metrics::ApiMetrics>,
     rate_limiter: Arc<rate_limit::RateLimiter>,
-    access: Arc<HashMap<(Method, &'static str), Access>>,
+    /// Route template -> method -> access, looked up on every request.
+    access: Arc<HashMap<&'static str, HashMap<Method, Access>>>,
 }
 
 impl ApiState {
@@ -56,10 +57,13 @@ impl ApiState {
         config: Arc<RwLock<Arc<Config>>>,
         lifecycle: Arc<Lifecycle>,
     ) -> Self {
-        let access = routes::all_routes()
-            .into_iter()
-            .map(|r| ((r.method, r.path), r.access))
-            .collect();
+        let mut access: HashMap<&'static str, HashMap<Method, Access>> = HashMap::new();
+        for route in routes::all_routes() {
+            access
+                .entry(route.path)
+                .or_default()
+                .insert(route.method, route.access);
+        }
         ApiState {
             metrics: Arc::new(http_metrics::ApiMetrics::new(store.clone())),
             store,
@@ -86,9 +90,9 @@ impl ApiState {
     /// The access a route needs; admin for anything not in the table (fail closed).
     pub fn access_for(&self, method: &Method, path: &str) -> Access {
         self.access
-            .iter()
-            .find(|((m, p), _)| m == method && *p == path)
-            .map(|(_, access)| *access)
+            .get(path)
+            .and_then(|methods| methods.get(method))
+            .copied()
             .unwrap_or(Access::Role(crate::store::tokens::Role::Admin))
     }
 }

@@ -154,6 +154,17 @@ pub async fn authenticate(
     Ok(row.as_ref().map(from_row))
 }
 
+/// How stale `last_used_at` may get before a use is recorded again.
+const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether a use of this token should be written (`touch`): never used, or not for a minute.
+pub fn needs_touch(token: &TokenInfo) -> bool {
+    token
+        .last_used_at
+        .and_then(|at| at.elapsed().ok())
+        .is_none_or(|age| age >= TOUCH_EVERY)
+}
+
 /// Records a use, at most once a minute per token (a write per request would be wasteful).
 pub async fn touch(client: &impl GenericClient, id: i64) -> Result<(), StoreError> {
     client
@@ -215,6 +226,25 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(hash(&a).len(), 32);
         assert_ne!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn a_use_is_written_when_never_recorded_or_a_minute_old() {
+        let mut token = TokenInfo {
+            id: 1,
+            name: "t".into(),
+            role: Role::Viewer,
+            prefix: "ispm_abc".into(),
+            created_by: "cli".into(),
+            created_at: SystemTime::now(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        assert!(needs_touch(&token));
+        token.last_used_at = Some(SystemTime::now());
+        assert!(!needs_touch(&token));
+        token.last_used_at = Some(SystemTime::now() - TOUCH_EVERY);
+        assert!(needs_touch(&token));
     }
 
     #[test]
