@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod inventory;
+pub mod license;
 pub mod lifecycle;
 pub mod metrics;
 pub mod poller;

@@ -15,6 +15,7 @@ pub struct Config {
     /// The PostgreSQL inventory, if configured (the URL may also come from the environment).
     pub database: Database,
     pub api: Api,
+    pub license: License,
     /// Named credentials, as written under `credentials:`.
     pub credentials: BTreeMap<String, Arc<Credential>>,
     /// Named modules: the built-in ones plus those under `modules:`.
@@ -79,6 +80,30 @@ pub struct Api {
     /// How long audit entries are kept.
     pub audit_retention: Duration,
     pub rate_limit: RateLimits,
+}
+
+/// `license:`. Every field has a default: without the section the build's own key is trusted,
+/// the license is the one installed through the API, and nothing is validated online.
+#[derive(Debug, Clone, PartialEq)]
+pub struct License {
+    /// A license file that is the license (the API cannot replace it then).
+    pub file: Option<std::path::PathBuf>,
+    /// The built-in vendor key, plus `public_key_file`'s when configured (read at load).
+    pub trusted_keys: crate::license::keys::TrustedKeys,
+    /// Online re-validation, when `server_url` is set.
+    pub online: Option<OnlineValidation>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnlineValidation {
+    /// `POST {server_url}/validate`.
+    pub server_url: String,
+    pub interval: Duration,
+    /// How long validation may fail, counted from the last success, before the license stops
+    /// granting its limits.
+    pub grace_period: Duration,
+    /// One request's deadline.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

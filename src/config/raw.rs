@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub web: Option<RawWeb>,
     pub database: Option<RawDatabase>,
     pub api: Option<RawApi>,
+    pub license: Option<RawLicense>,
     pub credentials: Option<BTreeMap<String, RawCredential>>,
     pub modules: Option<BTreeMap<String, RawModule>>,
     pub targets: Option<Vec<RawTarget>>,
@@ -67,6 +68,18 @@ pub struct RawApi {
     pub max_body_bytes: Option<i64>,
     pub audit_retention: Option<String>,
     pub rate_limit: Option<RawRateLimits>,
+}
+
+/// `license:`: where the license comes from and how it is re-validated online.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLicense {
+    pub file: Option<String>,
+    pub public_key_file: Option<String>,
+    pub server_url: Option<String>,
+    pub validation_interval: Option<String>,
+    pub grace_period: Option<String>,
+    pub validation_timeout: Option<String>,
 }
 
 /// `api.rate_limit:`: token buckets per API token and per source address.

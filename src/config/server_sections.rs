@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::duration::parse_positive_duration;
-use super::model::{Api, Database, Rate, RateLimits};
-use super::raw::{RawApi, RawDatabase, RawRate};
+use super::model::{Api, Database, License, OnlineValidation, Rate, RateLimits};
+use super::raw::{RawApi, RawDatabase, RawLicense, RawRate};
 use super::secret_source::{resolve_secret, SecretSource};
 use super::validate::{int_in_range, Problems};
 
@@ -29,6 +29,12 @@ const DEFAULT_PER_ADDRESS: Rate = Rate {
 impl Default for Database {
     fn default() -> Self {
         validate_database(None, Path::new("."), &mut Problems::default())
+    }
+}
+
+impl Default for License {
+    fn default() -> Self {
+        validate_license(None, Path::new("."), &mut Problems::default())
     }
 }
 
@@ -142,6 +148,81 @@ pub fn validate_api(raw: Option<&RawApi>, problems: &mut Problems) -> Api {
     }
 }
 
+const DEFAULT_VALIDATION_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(72 * 3600);
+const DEFAULT_VALIDATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `license:`. The key file is read here, so a missing or wrong key is a config error (refused
+/// at start and on reload); the license file is read by the license service instead, because a
+/// bad license must never stop monitoring.
+pub fn validate_license(
+    raw: Option<&RawLicense>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> License {
+    let empty = RawLicense::default();
+    let raw = raw.unwrap_or(&empty);
+    let public_key_file = raw.public_key_file.as_ref().map(|f| base_dir.join(f));
+    let trusted_keys = crate::license::keys::TrustedKeys::load(public_key_file.as_deref())
+        .unwrap_or_else(|e| {
+            problems.add("license.public_key_file", e.to_string());
+            crate::license::keys::TrustedKeys::load(None).expect("the built-in key loads")
+        });
+    let online = raw.server_url.as_deref().map(|url| {
+        check_license_url(url, problems);
+        OnlineValidation {
+            server_url: url.trim_end_matches('/').to_string(),
+            interval: duration_or(
+                "license.validation_interval",
+                raw.validation_interval.as_deref(),
+                DEFAULT_VALIDATION_INTERVAL,
+                problems,
+            ),
+            grace_period: duration_or(
+                "license.grace_period",
+                raw.grace_period.as_deref(),
+                DEFAULT_GRACE_PERIOD,
+                problems,
+            ),
+            timeout: duration_or(
+                "license.validation_timeout",
+                raw.validation_timeout.as_deref(),
+                DEFAULT_VALIDATION_TIMEOUT,
+                problems,
+            ),
+        }
+    });
+    if online.is_none() {
+        for (field, set) in [
+            ("validation_interval", raw.validation_interval.is_some()),
+            ("grace_period", raw.grace_period.is_some()),
+            ("validation_timeout", raw.validation_timeout.is_some()),
+        ] {
+            if set {
+                problems.add(
+                    format!("license.{field}"),
+                    "only applies with license.server_url (online validation)",
+                );
+            }
+        }
+    }
+    License {
+        file: raw.file.as_ref().map(|f| base_dir.join(f)),
+        trusted_keys,
+        online,
+    }
+}
+
+fn check_license_url(url: &str, problems: &mut Problems) {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
+        _ => problems.add(
+            "license.server_url",
+            format!("{url:?} is not an http(s) URL (e.g. https://licenses.example.com)"),
+        ),
+    }
+}
+
 /// A rate of 0 requests per second turns the limit off.
 fn rate(path: &str, raw: Option<&RawRate>, default: Rate, problems: &mut Problems) -> Option<Rate> {
     let Some(raw) = raw else {
@@ -223,6 +304,53 @@ mod tests {
         let (_, problems) = database("url: postgres://x\nurl_file: /nonexistent");
         assert!(
             problems[0].starts_with("database.url_file:"),
+            "{problems:?}"
+        );
+    }
+
+    fn license(yaml: &str) -> (License, Vec<String>) {
+        let raw: RawLicense = serde_saphyr::from_str(yaml).unwrap();
+        let mut problems = Problems::default();
+        let license = validate_license(Some(&raw), Path::new("/etc/ispmonitor"), &mut problems);
+        let problems = problems.into_vec().iter().map(|p| p.to_string()).collect();
+        (license, problems)
+    }
+
+    #[test]
+    fn license_defaults_and_online_validation() {
+        let (off, problems) = license("file: license.lic");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(off.file.unwrap(), Path::new("/etc/ispmonitor/license.lic"));
+        assert_eq!(off.online, None);
+        let (on, problems) = license("server_url: https://lic.example.com/\ngrace_period: 1h");
+        assert!(problems.is_empty(), "{problems:?}");
+        let online = on.online.unwrap();
+        assert_eq!(online.server_url, "https://lic.example.com");
+        assert_eq!(online.grace_period, Duration::from_secs(3600));
+        assert_eq!(online.interval, DEFAULT_VALIDATION_INTERVAL);
+    }
+
+    #[test]
+    fn license_problems_name_their_field() {
+        let (_, problems) = license(
+            "server_url: ftp://x\nvalidation_interval: soon\npublic_key_file: /nonexistent/key.pem",
+        );
+        let fields: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "license.public_key_file",
+                "license.server_url",
+                "license.validation_interval"
+            ],
+            "{problems:?}"
+        );
+        let (_, problems) = license("grace_period: 1h");
+        assert!(
+            problems[0].starts_with("license.grace_period:"),
             "{problems:?}"
         );
     }

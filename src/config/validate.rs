@@ -11,7 +11,7 @@ use super::duration::{format_duration, parse_positive_duration};
 use super::model::{Config, Global, SnmpGlobal, Web};
 use super::module::validate_modules;
 use super::raw::{OneOrMany, RawConfig, RawGlobal, RawSnmpGlobal, RawWeb};
-use super::server_sections::{validate_api, validate_database};
+use super::server_sections::{validate_api, validate_database, validate_license};
 use super::target::{validate_targets, References};
 use super::ConfigProblem;
 
@@ -52,6 +52,7 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Vec<ConfigPr
     let web = validate_web(raw.web.as_ref(), &mut problems);
     let database = validate_database(raw.database.as_ref(), base_dir, &mut problems);
     let api = validate_api(raw.api.as_ref(), &mut problems);
+    let license = validate_license(raw.license.as_ref(), base_dir, &mut problems);
     let (no_credentials, no_modules) = (BTreeMap::new(), BTreeMap::new());
     let raw_credentials = raw.credentials.as_ref().unwrap_or(&no_credentials);
     let raw_modules = raw.modules.as_ref().unwrap_or(&no_modules);
@@ -77,6 +78,7 @@ pub fn validate(raw: &RawConfig, base_dir: &Path) -> Result<Config, Vec<ConfigPr
         web,
         database,
         api,
+        license,
         credentials,
         modules,
         targets,

@@ -151,6 +151,7 @@ fn config(max_concurrent_polls: usize, targets: Vec<Arc<Target>>) -> Config {
         },
         database: Default::default(),
         api: Default::default(),
+        license: Default::default(),
         credentials: BTreeMap::new(),
         modules: BTreeMap::new(),
         targets,
