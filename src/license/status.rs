@@ -181,14 +181,17 @@ pub fn evaluate(
                 record.last_error.as_deref().unwrap_or("no answer"),
                 format_time(deadline)
             );
-            granted(LicenseState::Grace, license, message, Some(deadline), now)
+            LicenseStatus {
+                grace_until: Some(deadline),
+                ..granted(LicenseState::Grace, license, message, now)
+            }
         }
         None => {
             let message = format!(
                 "license {} ({}) is valid until {}",
                 license.payload.license_id, license.payload.plan, license.payload.expires_at
             );
-            granted(LicenseState::Valid, license, message, None, now)
+            granted(LicenseState::Valid, license, message, now)
         }
     }
 }
@@ -207,7 +210,6 @@ fn granted(
     state: LicenseState,
     license: &VerifiedLicense,
     message: String,
-    grace_until: Option<SystemTime>,
     now: SystemTime,
 ) -> LicenseStatus {
     LicenseStatus {
@@ -216,7 +218,7 @@ fn granted(
         limits_plan: license.payload.plan.clone(),
         license: Some(license.clone()),
         days_until_expiry: Some(days_until(license.validity.expires_at, now)),
-        grace_until,
+        grace_until: None,
         message,
     }
 }
