@@ -16,6 +16,7 @@ use crate::api::ApiState;
 use crate::cli::ServeArgs;
 use crate::config::{self, Config};
 use crate::inventory::{self, ChangeLog, SyncSettings, SyncedInventory};
+use crate::license::service::LicenseService;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::collector::ProcessFacts;
 use crate::metrics::source::MetricSource;
@@ -63,6 +64,8 @@ struct Server {
     /// The last database inventory read (kept while the database is away).
     database_inventory: Option<Arc<RawInventory>>,
     changes: ChangeLog,
+    /// The license service, when this process serves the API.
+    license: Option<Arc<LicenseService>>,
 }
 
 /// `ispmonitor serve`: runs until SIGTERM or SIGINT.
@@ -105,6 +108,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         inventory,
         database_inventory: None,
         changes: ChangeLog::default(),
+        license: None,
     };
     server.await_first_sync(first_sync_wait).await;
     let summary = server.apply_effective();
@@ -112,9 +116,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(targets = summary.added, listen = ?listen, "ispmonitor {} started", crate::build_info::long_version());
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
-    let api_state = api_listener
+    // The license belongs to the API: the process serving it enforces and reports it.
+    server.license = api_listener
         .as_ref()
-        .map(|_| ApiState::new(store.clone(), server.file_config.clone(), lifecycle.clone()));
+        .map(|_| LicenseService::new(&server.file_config().license, store.clone()));
+    let api_state = server.license.clone().map(|license| {
+        ApiState::new(
+            store.clone(),
+            server.file_config.clone(),
+            lifecycle.clone(),
+            license,
+        )
+    });
     let state = WebState {
         results,
         metrics,
@@ -128,7 +141,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // The API's request and database metrics go out on this same /metrics.
         sources: api_state
             .iter()
-            .map(|api| api.metrics.clone() as Arc<dyn MetricSource>)
+            .flat_map(|api| {
+                [
+                    api.metrics.clone() as Arc<dyn MetricSource>,
+                    api.license.clone() as Arc<dyn MetricSource>,
+                ]
+            })
             .collect(),
     };
     let http_stop = CancellationToken::new();
@@ -138,6 +156,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let metrics = api_state.metrics.clone();
             spawn_audit_retention(store.clone(), audit_retention, metrics, http_stop.clone());
         }
+        tokio::spawn(api_state.license.clone().run(http_stop.clone()));
         let router = crate::api::router(api_state, max_body_bytes);
         http.push(tokio::spawn(crate::api::serve(
             listener,
@@ -284,14 +303,17 @@ impl Server {
         }
     }
 
+    fn file_config(&self) -> Arc<Config> {
+        self.file_config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The file's config plus the database inventory, handed to the scheduler (which only
     /// touches targets that changed) and to /probe.
     fn apply_effective(&mut self) -> ApplySummary {
-        let file = self
-            .file_config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let file = self.file_config();
         let merged = inventory::effective(&file, self.database_inventory.as_deref());
         self.changes.report(&merged);
         self.metrics
@@ -305,6 +327,9 @@ impl Server {
     fn reload(&mut self) -> Result<String, String> {
         match config::load_file(&self.config_path) {
             Ok(new) => {
+                if let Some(license) = &self.license {
+                    license.reconfigure(&new.license);
+                }
                 *self.file_config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
                 let summary = self.apply_effective();
                 self.metrics.config_loaded(true, SystemTime::now());

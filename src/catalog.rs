@@ -54,6 +54,7 @@ const SSH: &str = "SSH (Linux servers)";
 const POLLER: &str = "The poller itself";
 const ICMP: &str = "ICMP";
 const API: &str = "API and database";
+const LICENSE: &str = "License";
 
 macro_rules! spec {
     ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
@@ -199,6 +200,34 @@ pub static CATALOG: &[FamilySpec] = &[
         "Connections of the API's PostgreSQL pool: active (in use) or idle"),
     spec!(API, "ispmonitor_audit_entries_deleted_total", C, [],
         "Audit log entries deleted for being older than api.audit_retention"),
+    spec!(LICENSE, "ispmonitor_license_valid", G, [],
+        "1 while the license grants its limits (state valid or grace), 0 otherwise (unlicensed, expired, invalid, revoked...)"),
+    spec!(LICENSE, "ispmonitor_license_state", G, ["state"],
+        "1 for the license's current state, 0 for the others: unlicensed, valid, grace, invalid, not_yet_valid, expired, revoked, validation_overdue"),
+    spec!(LICENSE, "ispmonitor_license_info", G, ["license_id", "plan", "customer"],
+        "The installed license (verified); always 1, absent when none is installed"),
+    spec!(LICENSE, "ispmonitor_license_days_until_expiry", G, [],
+        "Days until the installed license expires (fractional, negative once expired); absent without a license"),
+    spec!(LICENSE, "ispmonitor_license_expiry_timestamp_seconds", G, [],
+        "Unix time the installed license expires; absent without a license"),
+    spec!(LICENSE, "ispmonitor_license_router_limit", G, [],
+        "Routers the API inventory may hold under the limits in force (-1 unlimited; the starter plan's 10 without a valid license)"),
+    spec!(LICENSE, "ispmonitor_license_routers_used", G, [],
+        "Routers in the API (database) inventory; config-file routers are not counted"),
+    spec!(LICENSE, "ispmonitor_license_server_limit", G, [],
+        "Servers the API inventory may hold under the limits in force (-1 unlimited)"),
+    spec!(LICENSE, "ispmonitor_license_servers_used", G, [],
+        "Servers in the API (database) inventory"),
+    spec!(LICENSE, "ispmonitor_license_user_limit", G, [],
+        "Live API tokens allowed under the limits in force (-1 unlimited)"),
+    spec!(LICENSE, "ispmonitor_license_users_used", G, [],
+        "Live (unrevoked) API tokens"),
+    spec!(LICENSE, "ispmonitor_license_validations_total", C, ["result"],
+        "Online license validations by this process, by result: success, revoked, failure"),
+    spec!(LICENSE, "ispmonitor_license_last_validation_success_timestamp_seconds", G, [],
+        "Unix time of the last successful online validation (from the database, so any replica's); absent before the first"),
+    spec!(LICENSE, "ispmonitor_license_grace_end_timestamp_seconds", G, [],
+        "While online validation is failing: the Unix time the grace period ends; absent otherwise"),
 ];
 
 static DESCS: LazyLock<HashMap<&'static str, Arc<FamilyDesc>>> = LazyLock::new(|| {

@@ -644,6 +644,7 @@ async fn create(
     let Some(written) = written.first() else {
         return Err(ApiError::internal("an insert returned no row"));
     };
+    super::license::enforce(&tx, &state, added(kind, 1)).await?;
     let record = DeviceRecord {
         id: written.id,
         kind,
@@ -669,6 +670,7 @@ async fn create(
     };
     audit::record(&tx, &entry).await?;
     tx.commit().await?;
+    state.license.wake();
     let location = format!("/api/v1/{}/{}", plural(kind), body.name);
     Ok((
         StatusCode::CREATED,
@@ -676,6 +678,22 @@ async fn create(
         Json(view),
     )
         .into_response())
+}
+
+/// `n` new devices of `kind`, as license limits count them (hosts are not limited).
+pub fn added(kind: TargetKind, n: usize) -> super::license::Added {
+    let n = n as u64;
+    match kind {
+        TargetKind::Router => super::license::Added {
+            routers: n,
+            ..Default::default()
+        },
+        TargetKind::Server => super::license::Added {
+            servers: n,
+            ..Default::default()
+        },
+        TargetKind::Host => Default::default(),
+    }
 }
 
 /// 409 for a config file target: the API does not write the file.
@@ -764,6 +782,7 @@ async fn remove(
     };
     audit::record(&tx, &entry).await?;
     tx.commit().await?;
+    state.license.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -87,6 +87,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 403: the write would exceed the license's limits (the message names the limit and plan).
+    pub fn license_limit(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "license_limit_exceeded", message)
+    }
+
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -219,6 +219,12 @@ async fn import(
     };
     let plan = Plan::build(&tx, &inputs).await?;
     let summary = plan.write(&tx, &inputs).await?;
+    let added = super::license::Added {
+        routers: summary.routers.created as u64,
+        servers: summary.servers.created as u64,
+        users: 0,
+    };
+    super::license::enforce(&tx, &state, added).await?;
     let entry = AuditEntry {
         actor: &caller.actor,
         action: "import",
@@ -229,6 +235,7 @@ async fn import(
     };
     audit::record(&tx, &entry).await?;
     tx.commit().await?;
+    state.license.wake();
     tracing::info!(
         mode = mode.as_str(),
         credentials = import.credentials.len(),

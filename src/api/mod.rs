@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod http_metrics;
 pub mod inventory;
+pub mod license;
 pub mod openapi;
 pub mod pagination;
 pub mod rate_limit;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::license::service::LicenseService;
 use crate::lifecycle::Lifecycle;
 use crate::store::Store;
 use error::ApiError;
@@ -46,6 +48,8 @@ pub struct ApiState {
     pub db_health: Arc<health::DbHealth>,
     /// Request counts and latencies, shown on the exporter's /metrics.
     pub metrics: Arc<http_metrics::ApiMetrics>,
+    /// The license state, read on every inventory write.
+    pub license: Arc<LicenseService>,
     rate_limiter: Arc<rate_limit::RateLimiter>,
     /// Route template -> method -> access, looked up on every request.
     access: Arc<HashMap<&'static str, HashMap<Method, Access>>>,
@@ -56,6 +60,7 @@ impl ApiState {
         store: Option<Store>,
         config: Arc<RwLock<Arc<Config>>>,
         lifecycle: Arc<Lifecycle>,
+        license: Arc<LicenseService>,
     ) -> Self {
         let mut access: HashMap<&'static str, HashMap<Method, Access>> = HashMap::new();
         for route in routes::all_routes() {
@@ -69,6 +74,7 @@ impl ApiState {
             store,
             config,
             lifecycle,
+            license,
             db_health: Arc::default(),
             rate_limiter: Arc::default(),
             access: Arc::new(access),

@@ -118,6 +118,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(super::credentials::routes());
     routes.extend(super::inventory::routes());
     routes.extend(super::sd::routes());
+    routes.extend(super::license::routes());
     routes
 }
 

@@ -119,6 +119,11 @@ async fn create(
         }
         other => other.into(),
     })?;
+    let users = super::license::Added {
+        users: 1,
+        ..Default::default()
+    };
+    super::license::enforce(&tx, &state, users).await?;
     let view = TokenView::from(&issued.info);
     let entry = AuditEntry {
         actor: &caller.actor,
@@ -130,6 +135,7 @@ async fn create(
     };
     audit::record(&tx, &entry).await?;
     tx.commit().await?;
+    state.license.wake();
     let created = CreatedToken {
         info: view,
         token: issued.token.expose().to_string(),
@@ -160,5 +166,6 @@ async fn revoke(
     };
     audit::record(&tx, &entry).await?;
     tx.commit().await?;
+    state.license.wake();
     Ok(StatusCode::NO_CONTENT)
 }

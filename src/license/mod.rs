@@ -3,5 +3,8 @@
 
 pub mod document;
 pub mod keys;
+pub mod metrics;
+pub mod online;
 pub mod plan;
+pub mod service;
 pub mod status;

@@ -28,10 +28,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "device_names_unique",
         sql: include_str!("migrations/0003_device_names_unique.sql"),
     },
+    Migration {
+        version: 4,
+        name: "license_state",
+        sql: include_str!("migrations/0004_license_state.sql"),
+    },
 ];
 
 /// The schema version this build runs on.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Key of the advisory lock that serialises migrations ("ispmon" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6973_706d_6f6e;

@@ -6,6 +6,7 @@ pub mod credential_fields;
 pub mod credentials;
 pub mod devices;
 pub mod inventory;
+pub mod license;
 pub mod migrations;
 pub mod secret_box;
 pub mod tokens;
