@@ -2,9 +2,11 @@
 //! `ISPMONITOR_*` environment twin; the flag wins over the environment, which wins over the file.
 
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::license::plan::Plan;
 use crate::telemetry::{LogFormat, LogLevel};
 
 #[derive(Debug, Parser)]
@@ -56,6 +58,9 @@ pub enum Command {
     /// Manage API tokens from the command line (the first admin token comes from here).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Licenses: the vendor's signing keys, issuing signed licenses, and inspecting a license file.
+    #[command(subcommand)]
+    License(LicenseCommand),
 }
 
 /// Where the database is: `ISPMONITOR_DATABASE_URL`, or the `database:` section of a config file.
@@ -86,6 +91,144 @@ pub struct TokenCreateArgs {
     pub name: String,
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LicenseCommand {
+    /// Vendor side: create a new Ed25519 key pair for signing licenses and print the public key's
+    /// fingerprint. Never overwrites a file.
+    Keygen(LicenseKeygenArgs),
+    /// Vendor side: sign a license and print the license file (or write it to --output).
+    Issue(Box<LicenseIssueArgs>),
+    /// Show what a license file says, whether its signature verifies (and with which key) and
+    /// whether it is valid now.
+    #[command(after_help = INSPECT_EXIT_STATUS)]
+    Inspect(LicenseInspectArgs),
+}
+
+const INSPECT_EXIT_STATUS: &str = "\
+Exit status:
+  0  the signature verifies and the license is valid now
+  1  the signature does not verify, or the file cannot be read or is not a license
+  2  the signature verifies, but the license is expired or not yet valid
+     (a command-line usage error also exits 2, with nothing on stdout)
+
+--output json prints one object: verified, state, key_fingerprint, key_origin, payload (null
+unless verified), claimed_payload (what a license that does not verify claims: never trust it),
+days_left, message, error, trusted_keys.
+";
+
+#[derive(Debug, Args)]
+pub struct LicenseKeygenArgs {
+    /// Where to write the private key (PKCS#8 PEM, mode 0600). Must not exist yet.
+    #[arg(long = "private-key", value_name = "FILE")]
+    pub private_key: PathBuf,
+    /// Where to write the public key (SPKI PEM): what `license.public_key_file` or a build's
+    /// built-in key is. Must not exist yet.
+    #[arg(long = "public-key", value_name = "FILE")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LicenseIssueArgs {
+    /// The vendor's private key: PKCS#8 PEM, from `license keygen` or `openssl genpkey
+    /// -algorithm ed25519`.
+    #[arg(long = "signing-key", value_name = "FILE")]
+    pub signing_key: PathBuf,
+    /// starter, professional or enterprise: sets the default limits.
+    #[arg(long = "plan", value_name = "PLAN", value_parser = parse_plan)]
+    pub plan: Plan,
+    /// Who the license is for.
+    #[arg(long = "customer", value_name = "NAME")]
+    pub customer: String,
+    /// The license's id [default: LIC- and 12 random characters].
+    #[arg(long = "license-id", value_name = "ID")]
+    pub license_id: Option<String>,
+    /// Routers the API inventory may hold [default: the plan's].
+    #[arg(long = "max-routers", value_name = "N|unlimited", value_parser = parse_limit)]
+    pub max_routers: Option<LimitArg>,
+    /// Servers the API inventory may hold [default: the plan's].
+    #[arg(long = "max-servers", value_name = "N|unlimited", value_parser = parse_limit)]
+    pub max_servers: Option<LimitArg>,
+    /// Users (live API tokens) [default: the plan's].
+    #[arg(long = "max-users", value_name = "N|unlimited", value_parser = parse_limit)]
+    pub max_users: Option<LimitArg>,
+    /// A feature the license grants (repeatable).
+    #[arg(long = "feature", value_name = "NAME")]
+    pub features: Vec<String>,
+    /// Start of validity, RFC 3339 UTC, e.g. 2026-01-01T00:00:00Z [default: now].
+    #[arg(long = "issued-at", value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub issued_at: Option<SystemTime>,
+    /// How long the license is valid from --issued-at (e.g. 365d, 90d, 2years).
+    #[arg(long = "valid-for", value_name = "DURATION", default_value = "365d",
+          value_parser = parse_validity, conflicts_with = "expires_at")]
+    pub valid_for: Duration,
+    /// End of validity, RFC 3339 UTC, instead of --valid-for.
+    #[arg(long = "expires-at", value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub expires_at: Option<SystemTime>,
+    /// Write the license file here instead of printing it.
+    #[arg(long = "output", short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LicenseInspectArgs {
+    /// The license file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Also trust this Ed25519 public key (SPKI PEM), besides the built-in key.
+    #[arg(long = "public-key", value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+    /// Also trust the key the server trusts: this config's `license.public_key_file`.
+    #[arg(
+        long = "config",
+        value_name = "FILE",
+        visible_alias = "config.file",
+        env = "ISPMONITOR_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+    /// text for people, json for scripts.
+    #[arg(long = "output", value_enum, default_value = "text")]
+    pub output: InspectFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InspectFormat {
+    Text,
+    Json,
+}
+
+/// A limit flag's value: `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitArg(pub Option<u64>);
+
+fn parse_limit(text: &str) -> Result<LimitArg, String> {
+    if text == "unlimited" {
+        return Ok(LimitArg(None));
+    }
+    text.parse()
+        .map(|n| LimitArg(Some(n)))
+        .map_err(|_| "expected a whole number or `unlimited`".to_string())
+}
+
+fn parse_plan(text: &str) -> Result<Plan, String> {
+    Plan::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
+        format!("use one of {}", names.join(", "))
+    })
+}
+
+fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
+    humantime::parse_rfc3339(text)
+        .map_err(|e| format!("{e}: expected an RFC 3339 UTC time like 2026-01-01T00:00:00Z"))
+}
+
+fn parse_validity(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.as_secs() > 0 => Ok(d),
+        Ok(_) => Err("must be at least one second".to_string()),
+        Err(e) => Err(format!("{e}: expected a duration like 365d or 90d")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ispmonitor::cli::{Cli, Command};
-use ispmonitor::{admin, app, catalog, demo, telemetry};
+use ispmonitor::{admin, app, catalog, demo, license, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,6 +24,10 @@ fn main() -> ExitCode {
         Command::Demo(args) => run_async(demo::demo(*args)),
         Command::Migrate(args) => run_async(admin::migrate(args)),
         Command::Token(command) => run_async(admin::token(command)),
+        Command::License(command) => ExitCode::from(license::commands::run(
+            &command,
+            std::time::SystemTime::now(),
+        )),
     }
 }
 

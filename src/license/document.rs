@@ -144,19 +144,7 @@ fn signed_line(text: &str) -> Result<&str, LicenseError> {
 /// believed before the signature verifies.
 pub fn verify(text: &str, keys: &TrustedKeys) -> Result<VerifiedLicense, LicenseError> {
     let line = signed_line(text)?;
-    let mut parts = line.split('.');
-    let (Some(prefix), Some(payload_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(LicenseError::Malformed(format!(
-            "expected {PREFIX}.<payload>.<signature>"
-        )));
-    };
-    if prefix != PREFIX {
-        return Err(LicenseError::Malformed(format!(
-            "starts with {prefix:?}, expected {PREFIX}"
-        )));
-    }
+    let (payload_b64, signature_b64) = split_line(line)?;
     let payload = decode_b64("payload", payload_b64)?;
     let signature = decode_b64("signature", signature_b64)?;
     let signature = Signature::from_slice(&signature)
@@ -176,6 +164,33 @@ pub fn verify(text: &str, keys: &TrustedKeys) -> Result<VerifiedLicense, License
         key_origin: key.origin.clone(),
         text: line.to_string(),
     })
+}
+
+/// What a license claims, decoded WITHOUT checking its signature: only for showing a license
+/// that does not verify (`license inspect`). Never base a decision on it.
+pub fn decode_unverified(text: &str) -> Result<LicensePayload, LicenseError> {
+    let (payload_b64, _) = split_line(signed_line(text)?)?;
+    let payload = decode_b64("payload", payload_b64)?;
+    serde_json::from_slice(&payload)
+        .map_err(|e| LicenseError::Payload(format!("not a license payload: {e}")))
+}
+
+/// The signed line's base64 payload and signature.
+fn split_line(line: &str) -> Result<(&str, &str), LicenseError> {
+    let mut parts = line.split('.');
+    let (Some(prefix), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(LicenseError::Malformed(format!(
+            "expected {PREFIX}.<payload>.<signature>"
+        )));
+    };
+    if prefix != PREFIX {
+        return Err(LicenseError::Malformed(format!(
+            "starts with {prefix:?}, expected {PREFIX}"
+        )));
+    }
+    Ok((payload_b64, signature_b64))
 }
 
 fn decode_b64(what: &str, text: &str) -> Result<Vec<u8>, LicenseError> {
@@ -350,6 +365,32 @@ pub mod tests {
         );
         let error = verify(&text, &trusted()).unwrap_err().to_string();
         assert!(error.contains("max_routers"), "{error}");
+    }
+
+    #[test]
+    fn an_unverified_payload_decodes_but_does_not_verify() {
+        let text = sign(&payload("starter", Some(10)), &test_signing_key()).unwrap();
+        let line = signed_line(&text).unwrap().to_string();
+        let parts: Vec<&str> = line.split('.').collect();
+        let json = BASE64URL_NOPAD.decode(parts[1].as_bytes()).unwrap();
+        let edited = String::from_utf8(json)
+            .unwrap()
+            .replace("Example ISP", "Forged ISP");
+        let forged = format!(
+            "ISPM1.{}.{}",
+            BASE64URL_NOPAD.encode(edited.as_bytes()),
+            parts[2]
+        );
+        assert_eq!(verify(&forged, &trusted()), Err(LicenseError::BadSignature));
+        assert_eq!(decode_unverified(&forged).unwrap().customer, "Forged ISP");
+        assert!(matches!(
+            decode_unverified("ISPM1.YWJj.x"),
+            Err(LicenseError::Payload(_))
+        ));
+        assert!(matches!(
+            decode_unverified("nonsense"),
+            Err(LicenseError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -83,7 +83,20 @@ impl TrustedKeys {
         Ok(TrustedKeys { keys })
     }
 
-    /// Exactly these keys (tests, and `license inspect --public-key` which trusts only it).
+    /// These keys plus the one in `path` (`license inspect --public-key`). A key trusted already
+    /// keeps its first origin, so it is listed once.
+    pub fn and_file(mut self, path: &Path) -> Result<TrustedKeys, KeyError> {
+        let key = read_public_key(path)?;
+        if !self.keys.iter().any(|k| k.key == key) {
+            self.keys.push(TrustedKey {
+                key,
+                origin: KeyOrigin::File(path.to_path_buf()),
+            });
+        }
+        Ok(self)
+    }
+
+    /// Exactly these keys (tests).
     pub fn only(keys: Vec<TrustedKey>) -> TrustedKeys {
         TrustedKeys { keys }
     }
@@ -200,6 +213,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("missing.pem"), "{error}");
+    }
+
+    #[test]
+    fn a_key_file_is_added_once() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/license");
+        let dir = tempfile::tempdir().unwrap();
+        let (_, public) = generate().unwrap();
+        std::fs::write(dir.path().join("other.pub"), public).unwrap();
+        let keys = TrustedKeys::load(None)
+            .unwrap()
+            .and_file(&dir.path().join("other.pub"))
+            .unwrap();
+        assert_eq!(keys.iter().count(), 3);
+        assert_eq!(
+            keys.iter().last().unwrap().origin,
+            KeyOrigin::File(dir.path().join("other.pub"))
+        );
+        // The test key is trusted already (test build): it keeps its origin.
+        let again = keys.and_file(&root.join("test_public_key.pem")).unwrap();
+        assert_eq!(again.iter().count(), 3);
+        assert!(TrustedKeys::load(None)
+            .unwrap()
+            .and_file(&dir.path().join("missing.pem"))
+            .is_err());
     }
 
     #[test]
