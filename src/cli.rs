@@ -110,8 +110,8 @@ const INSPECT_EXIT_STATUS: &str = "\
 Exit status:
   0  the signature verifies and the license is valid now
   1  the signature does not verify, or the file cannot be read or is not a license
-  2  the signature verifies, but the license is expired or not yet valid
-     (a command-line usage error also exits 2, with nothing on stdout)
+  2  a command-line usage error
+  3  the signature verifies, but the license is expired or not yet valid
 
 --output json prints one object: verified, state, key_fingerprint, key_origin, payload (null
 unless verified), claimed_payload (what a license that does not verify claims: never trust it),

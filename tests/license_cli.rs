@@ -304,7 +304,7 @@ fn the_config_key_is_trusted_with_config() {
 }
 
 #[test]
-fn an_expired_license_verifies_but_exits_2() {
+fn an_expired_license_verifies_but_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let license = issue(
         dir.path(),
@@ -328,7 +328,7 @@ fn an_expired_license_verifies_but_exits_2() {
         "--public-key",
         &test_public_key(),
     ]);
-    assert_eq!(code, 2, "{stdout}");
+    assert_eq!(code, 3, "{stdout}");
     assert!(stdout.contains("State:        expired"), "{stdout}");
     assert!(
         stdout.contains("expired on 2021-01-01T00:00:00Z"),
@@ -336,7 +336,7 @@ fn an_expired_license_verifies_but_exits_2() {
     );
     assert!(stdout.contains("Days left:    none (expired"), "{stdout}");
     let (code, json) = inspect_json(&license, &["--public-key", &test_public_key()]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert_eq!(json["verified"], true);
     assert_eq!(json["state"], "expired");
     assert!(json["days_left"].as_f64().unwrap() < -365.0, "{json}");
@@ -362,7 +362,7 @@ fn a_license_issued_for_tomorrow_is_not_yet_valid() {
         ],
     );
     let (code, json) = inspect_json(&license, &["--public-key", &test_public_key()]);
-    assert_eq!(code, 2, "{json}");
+    assert_eq!(code, 3, "{json}");
     assert_eq!(json["verified"], true);
     assert_eq!(json["state"], "not_yet_valid");
     assert_eq!(json["payload"]["issued_at"], tomorrow.as_str());
@@ -373,7 +373,7 @@ fn a_license_issued_for_tomorrow_is_not_yet_valid() {
         "--public-key",
         &test_public_key(),
     ]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 3);
     assert!(stdout.contains("is not valid before"), "{stdout}");
 }
 
@@ -550,7 +550,7 @@ fn help_shows_exit_codes_and_no_key_material() {
     for expected in [
         "Exit status",
         "0  the signature verifies",
-        "2  the signature verifies, but",
+        "3  the signature verifies, but",
     ] {
         assert!(help.contains(expected), "lacks {expected:?}:\n{help}");
     }

@@ -316,11 +316,12 @@ pub enum Outcome {
 }
 
 impl Inspection {
-    /// 0 verified and valid now, 1 not verified, 2 verified but expired or not yet valid.
+    /// 0 verified and valid now, 1 not verified, 3 verified but expired or not yet valid (2 is
+    /// clap's usage error).
     pub fn exit_code(&self) -> u8 {
         match &self.outcome {
             Outcome::Verified(status) if status.state == LicenseState::Valid => 0,
-            Outcome::Verified(_) => 2,
+            Outcome::Verified(_) => 3,
             Outcome::Unreadable(_) | Outcome::Unverified { .. } => 1,
         }
     }
@@ -796,12 +797,12 @@ mod tests {
         let expired = inspect_text(&text, "2027-06-01T00:00:00Z");
         assert_eq!(
             (expired.state(), expired.exit_code()),
-            (LicenseState::Expired, 2)
+            (LicenseState::Expired, 3)
         );
         let early = inspect_text(&text, "2025-06-01T00:00:00Z");
         assert_eq!(
             (early.state(), early.exit_code()),
-            (LicenseState::NotYetValid, 2)
+            (LicenseState::NotYetValid, 3)
         );
         let garbage = inspect_text("hello", "2026-06-01T00:00:00Z");
         assert_eq!(
