@@ -149,6 +149,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
             .collect(),
     };
+    if let Some(api) = &api_state {
+        // Before the first request: enforcement and /metrics start from the installed license,
+        // not from the starter limits of an empty service.
+        api.license.refresh().await;
+    }
     let http_stop = CancellationToken::new();
     let mut http = spawn_http(listeners, web::router(state), http_stop.clone());
     if let (Some(listener), Some(api_state)) = (api_listener, api_state) {

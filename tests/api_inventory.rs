@@ -38,7 +38,19 @@ struct Env {
 
 impl Env {
     fn start() -> Env {
+        Env::start_on(TestDb::new())
+    }
+
+    /// With an enterprise license installed (the fixture trusts the test key): for the tests
+    /// that write more routers than the starter limits allow.
+    fn start_unlimited() -> Env {
         let db = TestDb::new();
+        api::migrate(&db.url());
+        common::license::store_license(&db, &common::license::unlimited("LIC-INVENTORY"));
+        Env::start_on(db)
+    }
+
+    fn start_on(db: TestDb) -> Env {
         let url = db.url();
         let server = Ispmonitor::start_with_env(
             Path::new(CONFIG),
@@ -552,7 +564,7 @@ fn bulk_routers(prefix: &str, count: usize) -> Vec<Value> {
 
 #[test]
 fn bulk_import_of_5000_routers_is_one_fast_all_or_nothing_transaction() {
-    let env = Env::start();
+    let env = Env::start_unlimited();
     let document = json!({"credentials": [v2c("bulk")], "routers": bulk_routers("edge", 5000)});
     let started = Instant::now();
     let r = env.operator.post("/api/v1/inventory/import", &document);
@@ -740,7 +752,7 @@ fn csv_and_json_exports_import_back() {
 
 #[test]
 fn pagination_and_filters_span_file_and_database_devices() {
-    let env = Env::start();
+    let env = Env::start_unlimited();
     env.create_credentials();
     let routers: Vec<Value> = (0..25)
         .map(|i| {

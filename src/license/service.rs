@@ -157,7 +157,8 @@ impl LicenseService {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A config reload: new keys, file or validation settings take effect at once.
+    /// A config reload: new keys, file or validation settings take effect at once, and so does
+    /// a `license.file` replaced before the reload (same settings, new content).
     pub fn reconfigure(&self, settings: &Settings) {
         let changed = {
             let mut current = self.settings.write().unwrap_or_else(|e| e.into_inner());
@@ -168,8 +169,8 @@ impl LicenseService {
         if changed {
             // Verify again with the new keys.
             self.update(|held| held.text = None);
-            self.wake.notify_one();
         }
+        self.wake.notify_one();
     }
 
     /// Re-reads the database soon (after an install, a create or a delete).
