@@ -155,7 +155,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Bounded: a database that is down at start must not hold /metrics back.
         let first = tokio::time::timeout(Duration::from_secs(2), api.license.refresh()).await;
         if first.is_err() {
-            tracing::warn!("the license state could not be read within 2s; reading it in the background");
+            tracing::warn!(
+                "the license state could not be read within 2s; reading it in the background"
+            );
         }
     }
     let http_stop = CancellationToken::new();
