@@ -156,6 +156,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let metrics = api_state.metrics.clone();
             spawn_audit_retention(store.clone(), audit_retention, metrics, http_stop.clone());
         }
+        api_state.license.load().await;
         tokio::spawn(api_state.license.clone().run(http_stop.clone()));
         let router = crate::api::router(api_state, max_body_bytes);
         http.push(tokio::spawn(crate::api::serve(
