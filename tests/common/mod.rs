@@ -6,6 +6,7 @@ pub mod api;
 pub mod http;
 pub mod inventory_sql;
 pub mod ispmonitor;
+pub mod license_server;
 pub mod netns;
 pub mod netsnmp;
 pub mod postgres;
