@@ -152,13 +152,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(api) = &api_state {
         // Before the first request: enforcement and /metrics start from the installed license,
         // not from the starter limits of an empty service.
-        // Bounded: a database that is down at start must not hold /metrics back.
-        let first = tokio::time::timeout(Duration::from_secs(2), api.license.refresh()).await;
-        if first.is_err() {
-            tracing::warn!(
-                "the license state could not be read within 2s; reading it in the background"
-            );
-        }
+        api.license.load().await;
     }
     let http_stop = CancellationToken::new();
     let mut http = spawn_http(listeners, web::router(state), http_stop.clone());

@@ -213,14 +213,21 @@ pub fn validate_license(
     }
 }
 
+/// The URL may carry credentials (`https://user:password@...`): the problem names its scheme or
+/// the parse error, never the URL itself.
 fn check_license_url(url: &str, problems: &mut Problems) {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {}
-        _ => problems.add(
-            "license.server_url",
-            format!("{url:?} is not an http(s) URL (e.g. https://licenses.example.com)"),
-        ),
-    }
+    let why = match reqwest::Url::parse(url) {
+        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => {
+            format!("the scheme {:?} is not http or https", parsed.scheme())
+        }
+        Ok(parsed) if parsed.host().is_none() => "the URL has no host".to_string(),
+        Ok(_) => return,
+        Err(e) => format!("not a URL ({e})"),
+    };
+    problems.add(
+        "license.server_url",
+        format!("{why} (expected e.g. https://licenses.example.com)"),
+    );
 }
 
 /// A rate of 0 requests per second turns the limit off.
@@ -353,6 +360,15 @@ mod tests {
             problems[0].starts_with("license.grace_period:"),
             "{problems:?}"
         );
+        for url in ["ftp://user:s3cret@lic.example.com", "http//user:s3cret@lic"] {
+            let (_, problems) = license(&format!("server_url: {url}"));
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with("license.server_url:"),
+                "{problems:?}"
+            );
+            assert!(!problems[0].contains("s3cret"), "{problems:?}");
+        }
     }
 
     #[test]

@@ -178,6 +178,18 @@ impl LicenseService {
         self.wake.notify_one();
     }
 
+    /// The first read of the database and the file, before the API answers: until then the
+    /// service knows nothing, and enforcement would apply the starter limits to a licensed
+    /// installation (and `GET /api/v1/license` would say `unlicensed`) right after a restart.
+    /// Bounded, so a slow database delays the API by at most one tick.
+    pub async fn load(&self) {
+        if tokio::time::timeout(TICK, self.refresh()).await.is_err() {
+            tracing::warn!(
+                "the license state was not read within {TICK:?}; the API starts with the starter limits until it is"
+            );
+        }
+    }
+
     /// Runs until `stop`: refresh, validate when due, sleep.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         loop {

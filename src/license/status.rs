@@ -369,6 +369,78 @@ mod tests {
     }
 
     #[test]
+    fn grace_ends_exactly_at_its_deadline() {
+        let ok = at("2026-06-01T00:00:00Z");
+        let grace = Duration::from_secs(3);
+        let failing = ValidationRecord {
+            last_attempt_at: Some(ok + Duration::from_secs(2)),
+            last_success_at: Some(ok),
+            failing_since: Some(ok + Duration::from_secs(1)),
+            failures: 2,
+            last_error: Some("connection refused".into()),
+            revoked_at: None,
+        };
+        let policy = Some(OnlinePolicy { grace });
+        let deadline = ok + grace;
+        let just_before = evaluate(
+            &professional(),
+            &failing,
+            policy,
+            deadline - Duration::from_nanos(1),
+        );
+        assert_eq!(just_before.state, LicenseState::Grace);
+        assert_eq!(just_before.grace_until, Some(deadline));
+        let at_deadline = evaluate(&professional(), &failing, policy, deadline);
+        assert_eq!(at_deadline.state, LicenseState::ValidationOverdue);
+        assert_eq!(at_deadline.grace_until, None);
+        assert_eq!(at_deadline.limits_plan, "starter");
+        // A clock that went backwards before the last success is still within grace.
+        let earlier = evaluate(
+            &professional(),
+            &failing,
+            policy,
+            ok - Duration::from_secs(60),
+        );
+        assert_eq!(earlier.state, LicenseState::Grace);
+    }
+
+    #[test]
+    fn expiry_wins_over_a_running_grace_period() {
+        let ok = at("2026-12-31T00:00:00Z");
+        let failing = ValidationRecord {
+            last_attempt_at: Some(ok + HOUR),
+            last_success_at: Some(ok),
+            failing_since: Some(ok + HOUR),
+            failures: 1,
+            last_error: Some("HTTP 500".into()),
+            revoked_at: None,
+        };
+        let before = evaluate(&professional(), &failing, GRACE, ok + 23 * HOUR);
+        assert_eq!(before.state, LicenseState::Grace);
+        let expired = evaluate(&professional(), &failing, GRACE, ok + 24 * HOUR);
+        assert_eq!(expired.state, LicenseState::Expired);
+        assert_eq!(expired.grace_until, None);
+    }
+
+    #[test]
+    fn a_revoked_license_stays_revoked_while_the_server_is_unreachable() {
+        let ok = at("2026-06-01T00:00:00Z");
+        let revoked_then_unreachable = ValidationRecord {
+            last_attempt_at: Some(ok + 2 * HOUR),
+            last_success_at: Some(ok),
+            failing_since: Some(ok + 2 * HOUR),
+            failures: 1,
+            last_error: Some("connection refused".into()),
+            revoked_at: Some(ok + HOUR),
+        };
+        for now in [ok + 2 * HOUR, ok + 100 * HOUR] {
+            let status = evaluate(&professional(), &revoked_then_unreachable, GRACE, now);
+            assert_eq!(status.state, LicenseState::Revoked, "at {now:?}");
+            assert!(!status.valid());
+        }
+    }
+
+    #[test]
     fn revocation_wins_over_everything_but_an_uninstalled_license() {
         let now = at("2026-06-01T00:00:00Z");
         let revoked = ValidationRecord {

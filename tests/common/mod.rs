@@ -7,6 +7,7 @@ pub mod http;
 pub mod inventory_sql;
 pub mod ispmonitor;
 pub mod license;
+pub mod license_server;
 pub mod netns;
 pub mod netsnmp;
 pub mod postgres;
