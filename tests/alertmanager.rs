@@ -262,12 +262,12 @@ fn template_data() -> Value {
         "alerts": [
             {
                 "status": "firing",
-                "labels": {"alertname": "InterfaceUtilisationHigh", "severity": "critical",
+                "labels": {"alertname": "InterfaceHighUtilisation", "severity": "critical",
                            "target": "edge-1", "interface": "ge-0/0/1<&>"},
                 "annotations": {
                     "summary": "ge-0/0/1 on edge-1 is 97 % utilised",
                     "description": "Receive utilisation is 97 % of its speed over 5 minutes.",
-                    "runbook_url": "https://example.org/docs/runbooks.md#interfaceutilisationhigh"
+                    "runbook_url": "https://example.org/docs/runbooks.md#interfacehighutilisation"
                 },
                 "startsAt": "2024-05-01T10:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z",
@@ -276,7 +276,7 @@ fn template_data() -> Value {
             },
             {
                 "status": "resolved",
-                "labels": {"alertname": "InterfaceUtilisationHigh", "severity": "critical",
+                "labels": {"alertname": "InterfaceHighUtilisation", "severity": "critical",
                            "target": "edge-1", "interface": "ge-0/0/2"},
                 "annotations": {"summary": "ge-0/0/2 on edge-1 is 96 % utilised"},
                 "startsAt": "2024-05-01T09:00:00Z",
@@ -285,8 +285,8 @@ fn template_data() -> Value {
                 "fingerprint": "2"
             }
         ],
-        "groupLabels": {"alertname": "InterfaceUtilisationHigh", "target": "edge-1"},
-        "commonLabels": {"alertname": "InterfaceUtilisationHigh", "severity": "critical",
+        "groupLabels": {"alertname": "InterfaceHighUtilisation", "target": "edge-1"},
+        "commonLabels": {"alertname": "InterfaceHighUtilisation", "severity": "critical",
                          "target": "edge-1"},
         "commonAnnotations": {},
         "externalURL": "http://alertmanager:9093"
@@ -355,7 +355,7 @@ fn templates_render_readable_grouped_messages() {
     let subject = body("ispmonitor.email.subject", "text");
     assert_eq!(
         subject,
-        "[FIRING:1] InterfaceUtilisationHigh on edge-1 (critical)"
+        "[FIRING:1] InterfaceHighUtilisation on edge-1 (critical)"
     );
     for (name, kind) in [
         ("ispmonitor.email.text", "text"),
@@ -367,7 +367,7 @@ fn templates_render_readable_grouped_messages() {
         for needle in [
             "ge-0/0/1 on edge-1 is 97 % utilised",
             "ge-0/0/2 on edge-1 is 96 % utilised",
-            "https://example.org/docs/runbooks.md#interfaceutilisationhigh",
+            "https://example.org/docs/runbooks.md#interfacehighutilisation",
         ] {
             assert!(out.contains(needle), "{name} lacks {needle:?}:\n{out}");
         }
@@ -589,72 +589,125 @@ fn expect(labels: Value, inhibited: bool, receivers: &'static [&'static str]) ->
     }
 }
 
-/// Alerts that exercise each inhibition rule, and what must become of them.
+const API_CRITICAL: &[&str] = &["critical", "ispmonitor-api"];
+const API_EMAIL: &[&str] = &["email", "ispmonitor-api"];
+const MUTED: &[&str] = &[];
+
+/// Alerts that exercise each inhibition rule (names and labels as rules/ispmonitor-alerts.yml
+/// produces them), and what must become of them: inhibited or not, and who is notified.
 fn inhibition_scenario() -> Vec<Expectation> {
-    let api_critical: &[&str] = &["critical", "ispmonitor-api"];
-    let api_email: &[&str] = &["email", "ispmonitor-api"];
     vec![
-        // A critical alert mutes its warning twin (same interface), not the other interface.
+        // Rule 1: a critical alert mutes its warning twin on the same interface and direction,
+        // not the other direction nor the other interface.
         expect(
-            json!({"alertname": "InterfaceUtilisationHigh", "severity": "critical", "target": "r1", "interface": "eth0"}),
+            json!({"alertname": "InterfaceHighUtilisation", "severity": "critical", "target": "r1", "interface": "eth0", "direction": "receive"}),
             false,
-            api_critical,
+            API_CRITICAL,
         ),
         expect(
-            json!({"alertname": "InterfaceUtilisationHigh", "severity": "warning", "target": "r1", "interface": "eth0"}),
+            json!({"alertname": "InterfaceHighUtilisation", "severity": "warning", "target": "r1", "interface": "eth0", "direction": "receive"}),
             true,
-            &[],
+            MUTED,
         ),
         expect(
-            json!({"alertname": "InterfaceUtilisationHigh", "severity": "warning", "target": "r1", "interface": "eth1"}),
+            json!({"alertname": "InterfaceHighUtilisation", "severity": "warning", "target": "r1", "interface": "eth0", "direction": "transmit"}),
             false,
-            api_email,
+            API_EMAIL,
         ),
-        // Twins without interface/mountpoint (missing on both sides counts as equal).
         expect(
-            json!({"alertname": "ServerCpuHigh", "severity": "critical", "target": "s1"}),
+            json!({"alertname": "InterfaceHighUtilisation", "severity": "warning", "target": "r1", "interface": "eth1", "direction": "receive"}),
             false,
-            api_critical,
+            API_EMAIL,
+        ),
+        // Twins without interface or mountpoint: missing on both sides counts as equal.
+        expect(
+            json!({"alertname": "ServerHighCpuUsage", "severity": "critical", "target": "s1"}),
+            false,
+            API_CRITICAL,
         ),
         expect(
-            json!({"alertname": "ServerCpuHigh", "severity": "warning", "target": "s1"}),
+            json!({"alertname": "ServerHighCpuUsage", "severity": "warning", "target": "s1"}),
             true,
-            &[],
+            MUTED,
         ),
-        // A down router mutes everything else of that target; two down protocols stay visible.
+        // A full / does not mute a warning about /var.
         expect(
-            json!({"alertname": "TargetDown", "severity": "critical", "target": "r2", "protocol": "snmp", "kind": "router"}),
+            json!({"alertname": "ServerHighDiskUsage", "severity": "critical", "target": "s1", "mountpoint": "/", "device": "/dev/sda1"}),
             false,
-            api_critical,
+            API_CRITICAL,
         ),
         expect(
-            json!({"alertname": "TargetDown", "severity": "critical", "target": "r2", "protocol": "icmp", "kind": "router"}),
+            json!({"alertname": "ServerHighDiskUsage", "severity": "warning", "target": "s1", "mountpoint": "/var", "device": "/dev/sda2"}),
             false,
-            api_critical,
+            API_EMAIL,
+        ),
+        // Fleet-wide twins (no target) mute each other too.
+        expect(
+            json!({"alertname": "RoutersOffline", "severity": "critical", "instance": "poller-0:9090"}),
+            false,
+            API_CRITICAL,
+        ),
+        expect(
+            json!({"alertname": "RoutersOffline", "severity": "warning", "instance": "poller-0:9090"}),
+            true,
+            MUTED,
+        ),
+        // Rule 2: a down target mutes everything else of that target; two down protocols
+        // stay visible.
+        expect(
+            json!({"alertname": "TargetDown", "severity": "critical", "target": "r2", "protocol": "snmp"}),
+            false,
+            API_CRITICAL,
+        ),
+        expect(
+            json!({"alertname": "TargetDown", "severity": "critical", "target": "r2", "protocol": "icmp"}),
+            false,
+            API_CRITICAL,
+        ),
+        expect(
+            json!({"alertname": "TargetStale", "severity": "warning", "target": "r2", "protocol": "snmp"}),
+            true,
+            MUTED,
         ),
         expect(
             json!({"alertname": "InterfaceErrors", "severity": "warning", "target": "r2", "interface": "eth0"}),
             true,
-            &[],
+            MUTED,
         ),
         expect(
-            json!({"alertname": "HighIcmpPacketLoss", "severity": "critical", "target": "r2"}),
+            json!({"alertname": "IcmpPacketLoss", "severity": "critical", "target": "r2"}),
             true,
-            &[],
+            MUTED,
         ),
-        // Other targets and fleet-wide alerts (no target label) are untouched.
+        // Rule 3: a rebooted router mutes its interface alerts, not its other alerts.
+        expect(
+            json!({"alertname": "RouterRebooted", "severity": "warning", "target": "r4"}),
+            false,
+            API_EMAIL,
+        ),
+        expect(
+            json!({"alertname": "InterfaceDown", "severity": "warning", "target": "r4", "interface": "eth3"}),
+            true,
+            MUTED,
+        ),
+        expect(
+            json!({"alertname": "BgpPeerNotEstablished", "severity": "critical", "target": "r4", "peer": "192.0.2.1", "remote_as": "64500"}),
+            false,
+            API_CRITICAL,
+        ),
+        // Other targets and fleet-wide alerts are untouched; info goes to the history only.
         expect(
             json!({"alertname": "InterfaceErrors", "severity": "warning", "target": "r3", "interface": "eth0"}),
             false,
-            api_email,
+            API_EMAIL,
         ),
         expect(
-            json!({"alertname": "HighErrorRate", "severity": "warning"}),
+            json!({"alertname": "HighErrorRate", "severity": "critical", "job": "ispmonitor-api"}),
             false,
-            api_email,
+            API_CRITICAL,
         ),
         expect(
-            json!({"alertname": "RouterRebooted", "severity": "info", "target": "r3"}),
+            json!({"alertname": "LicenseInvalid", "severity": "info"}),
             false,
             &["ispmonitor-api", "null"],
         ),
@@ -704,7 +757,10 @@ fn real_alertmanager_inhibits_twins_and_down_targets_and_routes_by_severity() {
     let wrong: Vec<String> = scenario
         .iter()
         .filter(|e| is_inhibited(&now, &e.labels) != Some(e.inhibited))
-        .map(|e| format!("{} inhibited={} expected", e.labels, e.inhibited))
+        .map(|e| {
+            let got = is_inhibited(&now, &e.labels);
+            format!("{}: inhibited {got:?}, expected {}", e.labels, e.inhibited)
+        })
         .collect();
     assert!(
         settled && wrong.is_empty(),
