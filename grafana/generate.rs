@@ -1,6 +1,7 @@
 //! Generates grafana/dashboards/*.json (tests/dashboards.rs checks that the committed files match).
 //!
-//! Regenerate with `ISPMONITOR_WRITE_DASHBOARDS=1 cargo test --test dashboards dashboards_are_generated`.
+//! Regenerate the JSON after a change:
+//! `ISPMONITOR_WRITE_DASHBOARDS=1 cargo test --test dashboards dashboards_are_generated`.
 //! Every panel queries the `${datasource}` variable; `$site` and `$target` narrow the fleet;
 //! the expensive expressions come from the recording rules in rules/ispmonitor-recording.yml.
 
@@ -129,7 +130,10 @@ impl Panel {
     pub fn link_target(mut self, uid: &str, title: &str) -> Panel {
         self.links.push(json!({
             "title": title,
-            "url": format!("/d/{uid}?${{__url_time_range}}&${{datasource:queryparam}}&var-target=${{__field.labels.target}}"),
+            "url": format!(
+                "/d/{uid}?${{__url_time_range}}&${{datasource:queryparam}}\
+                 &var-target=${{__field.labels.target}}"
+            ),
         }));
         self
     }
@@ -224,7 +228,9 @@ impl Panel {
         }
         json!([
             {"id": "merge", "options": {}},
-            {"id": "organize", "options": {"excludeByName": {"Time": true, "__name__": true, "job": true}}}
+            {"id": "organize", "options": {
+                "excludeByName": {"Time": true, "__name__": true, "job": true}
+            }}
         ])
     }
 
@@ -314,7 +320,10 @@ impl Var {
                     "type": "query",
                     "datasource": datasource(),
                     "definition": query,
-                    "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+                    "query": {
+                        "query": query,
+                        "refId": "PrometheusVariableQueryEditor-VariableQuery"
+                    },
                     "refresh": 2,
                     "regex": "",
                     "sort": 1,
@@ -436,6 +445,21 @@ impl Board {
     }
 }
 
+// Recording rules of rules/ispmonitor-recording.yml.
+const RX_BITS: &str = "target_interface:ispmonitor_interface_receive_bits:rate5m";
+const TX_BITS: &str = "target_interface:ispmonitor_interface_transmit_bits:rate5m";
+const RX_UTIL: &str = "target_interface:ispmonitor_interface_receive_utilisation:ratio_rate5m";
+const TX_UTIL: &str = "target_interface:ispmonitor_interface_transmit_utilisation:ratio_rate5m";
+const IF_ERRORS: &str = "target_interface:ispmonitor_interface_errors:rate5m";
+const IF_DISCARDS: &str = "target_interface:ispmonitor_interface_discards:rate5m";
+const ICMP_LOSS: &str = "target:ispmonitor_icmp_loss:ratio_rate5m";
+const RTT_P50: &str = "target:ispmonitor_icmp_rtt_seconds:p50_5m";
+const RTT_P99: &str = "target:ispmonitor_icmp_rtt_seconds:p99_5m";
+const SERVER_CPU: &str = "target:ispmonitor_server_cpu_utilisation:ratio_rate5m";
+const SERVER_MEMORY: &str = "target:ispmonitor_server_memory_utilisation:ratio";
+const FS_UTIL: &str = "target_mountpoint:ispmonitor_server_filesystem_utilisation:ratio";
+const POLL_P99: &str = "protocol:ispmonitor_poll_duration_seconds:p99_5m";
+
 const SITE: &str = "ispmonitor_target_info";
 const ROUTER_HEALTH: &str = "ispmonitor-router-health";
 const SERVER_HEALTH: &str = "ispmonitor-server-health";
@@ -468,9 +492,58 @@ fn instance_var() -> Var {
     }
 }
 
-/// `sel` limited to the targets of the chosen sites.
+/// `expr` limited to the targets of the chosen sites.
 fn in_site(expr: &str) -> String {
     format!("{expr} and on (target) {SITE}{{site=~\"$site\"}}")
+}
+
+/// `metric` for the chosen targets.
+fn r(metric: &str) -> String {
+    format!("{metric}{{target=~\"$target\"}}")
+}
+
+/// `metric` for the chosen targets, with more matchers.
+fn r_with(metric: &str, matchers: &str) -> String {
+    format!("{metric}{{{matchers}, target=~\"$target\"}}")
+}
+
+/// `metric` of the chosen poller instances.
+fn i(metric: &str) -> String {
+    format!("{metric}{{instance=~\"$instance\"}}")
+}
+
+/// `metric` of the chosen poller instances, with more matchers.
+fn i_with(metric: &str, matchers: &str) -> String {
+    format!("{metric}{{{matchers}, instance=~\"$instance\"}}")
+}
+
+/// Per-second rate of a counter selection over Grafana's rate interval.
+fn rate(selection: &str) -> String {
+    format!("rate({selection}[$__rate_interval])")
+}
+
+/// `sum by (labels) (expr)`.
+fn sum_by(labels: &str, expr: &str) -> String {
+    format!("sum by ({labels}) ({expr})")
+}
+
+/// `histogram_quantile(q, sum by (labels) (rate(bucket)))`.
+fn quantile(q: f64, labels: &str, buckets: &str) -> String {
+    format!(
+        "histogram_quantile({q}, {})",
+        sum_by(labels, &rate(buckets))
+    )
+}
+
+/// The chosen targets' up state for one protocol.
+fn target_up(protocol: &str) -> String {
+    r_with("ispmonitor_target_up", &format!("protocol=\"{protocol}\""))
+}
+
+/// Count of administratively up, operationally down interfaces per target.
+fn interfaces_down(up: &str, admin_up: &str) -> String {
+    let down = format!("({up} == bool 0) * on (target, interface) {admin_up}");
+    sum_by("target", &down)
 }
 
 fn up_down_mappings() -> Value {
@@ -491,62 +564,78 @@ fn bgp_state_mappings() -> Value {
     }}])
 }
 
-pub fn overview() -> Board {
-    let fleet = row(
+fn fleet_count(family: &str, status: &str) -> Query {
+    q(&format!("sum({family}{{status=\"{status}\"}})"), status)
+}
+
+fn overview_fleet() -> Row {
+    let down = in_site("ispmonitor_target_up == 0");
+    row(
         "Fleet",
         vec![
-            stat("Routers online", "none", vec![q(r#"sum(ispmonitor_routers_total{status="online"})"#, "online")]),
-            stat("Routers offline", "none", vec![q(r#"sum(ispmonitor_routers_total{status="offline"})"#, "offline")])
-                .red_above_zero(),
-            stat("Servers online", "none", vec![q(r#"sum(ispmonitor_servers_total{status="online"})"#, "online")]),
-            stat("Servers offline", "none", vec![q(r#"sum(ispmonitor_servers_total{status="offline"})"#, "offline")])
-                .red_above_zero(),
+            stat(
+                "Routers online",
+                "none",
+                vec![fleet_count("ispmonitor_routers_total", "online")],
+            ),
+            stat(
+                "Routers offline",
+                "none",
+                vec![fleet_count("ispmonitor_routers_total", "offline")],
+            )
+            .red_above_zero(),
+            stat(
+                "Servers online",
+                "none",
+                vec![fleet_count("ispmonitor_servers_total", "online")],
+            ),
+            stat(
+                "Servers offline",
+                "none",
+                vec![fleet_count("ispmonitor_servers_total", "offline")],
+            )
+            .red_above_zero(),
             timeseries(
                 "Targets up by protocol",
                 "none",
                 vec![
-                    q(&format!("sum by (protocol) ({})", in_site("ispmonitor_target_up == 1")), "{{protocol}} up"),
-                    q(&format!("sum by (protocol) (1 - ({}))", in_site("ispmonitor_target_up")), "{{protocol}} down"),
+                    q(
+                        &sum_by("protocol", &in_site("ispmonitor_target_up == 1")),
+                        "{{protocol}} up",
+                    ),
+                    q(
+                        &sum_by(
+                            "protocol",
+                            &format!("1 - ({})", in_site("ispmonitor_target_up")),
+                        ),
+                        "{{protocol}} down",
+                    ),
                 ],
             ),
-            table(
-                "Targets down",
-                "none",
-                vec![q(&in_site("ispmonitor_target_up == 0"), "")],
-            )
-            .describe("Targets whose last poll failed, per protocol; the reason is on the Poller dashboard.")
-            .link_target(ROUTER_HEALTH, "Router health"),
+            table("Targets down", "none", vec![q(&down, "")])
+                .describe(
+                    "Targets whose last poll failed, per protocol (reasons: Poller dashboard).",
+                )
+                .link_target(ROUTER_HEALTH, "Router health"),
         ],
-    );
-    let alerts = row(
+    )
+}
+
+fn overview_alerts() -> Row {
+    let count = |state: &str| {
+        q(
+            &format!("count(ALERTS{{alertstate=\"{state}\"}}) or vector(0)"),
+            state,
+        )
+    };
+    let active = "count by (alertname, severity, alertstate, target) (ALERTS)";
+    row(
         "Alerts",
         vec![
-            stat(
-                "Alerts firing",
-                "none",
-                vec![q(
-                    r#"count(ALERTS{alertstate="firing"}) or vector(0)"#,
-                    "firing",
-                )],
-            )
-            .red_above_zero(),
-            stat(
-                "Alerts pending",
-                "none",
-                vec![q(
-                    r#"count(ALERTS{alertstate="pending"}) or vector(0)"#,
-                    "pending",
-                )],
-            ),
-            table(
-                "Active alerts (Prometheus)",
-                "none",
-                vec![q(
-                    "count by (alertname, severity, alertstate, target) (ALERTS)",
-                    "",
-                )],
-            )
-            .describe("Firing and pending alerts as Prometheus evaluates the rules in rules/."),
+            stat("Alerts firing", "none", vec![count("firing")]).red_above_zero(),
+            stat("Alerts pending", "none", vec![count("pending")]),
+            table("Active alerts (Prometheus)", "none", vec![q(active, "")])
+                .describe("Firing and pending alerts as Prometheus evaluates the rules in rules/."),
             stat(
                 "Alerts active (Alertmanager webhook)",
                 "none",
@@ -556,26 +645,24 @@ pub fn overview() -> Board {
                 )],
             )
             .size(12, 5)
-            .describe(
-                "Alerts the ispmonitor API holds as active from Alertmanager's webhook deliveries.",
-            ),
+            .describe("Alerts the ispmonitor API holds as active from Alertmanager's webhook."),
         ],
-    );
-    let traffic = row(
+    )
+}
+
+fn overview_traffic() -> Row {
+    let top = |rule: &str| format!("topk(10, {})", in_site(rule));
+    let total = |rule: &str| format!("sum({})", in_site(rule));
+    let down = interfaces_down("ispmonitor_interface_up", "ispmonitor_interface_admin_up");
+    row(
         "Interfaces and reachability",
         vec![
             bargauge(
                 "Top 10 interfaces by utilisation",
                 "percentunit",
                 vec![
-                    q(
-                        &format!("topk(10, {})", in_site("target_interface:ispmonitor_interface_receive_utilisation:ratio_rate5m")),
-                        "{{target}} {{interface}} in",
-                    ),
-                    q(
-                        &format!("topk(10, {})", in_site("target_interface:ispmonitor_interface_transmit_utilisation:ratio_rate5m")),
-                        "{{target}} {{interface}} out",
-                    ),
+                    q(&top(RX_UTIL), "{{target}} {{interface}} in"),
+                    q(&top(TX_UTIL), "{{target}} {{interface}} out"),
                 ],
             )
             .range(0.0, 1.0)
@@ -584,10 +671,7 @@ pub fn overview() -> Board {
             bargauge(
                 "Top 10 targets by ICMP loss",
                 "percentunit",
-                vec![q(
-                    &format!("topk(10, {})", in_site("target:ispmonitor_icmp_loss:ratio_rate5m")),
-                    "{{target}}",
-                )],
+                vec![q(&top(ICMP_LOSS), "{{target}}")],
             )
             .range(0.0, 1.0)
             .thresholds(0.02, 0.2)
@@ -595,98 +679,83 @@ pub fn overview() -> Board {
             timeseries(
                 "Fleet traffic",
                 "bps",
-                vec![
-                    q(
-                        &format!("sum({})", in_site("target_interface:ispmonitor_interface_receive_bits:rate5m")),
-                        "in",
-                    ),
-                    q(
-                        &format!("sum({})", in_site("target_interface:ispmonitor_interface_transmit_bits:rate5m")),
-                        "out",
-                    ),
-                ],
+                vec![q(&total(RX_BITS), "in"), q(&total(TX_BITS), "out")],
             ),
             timeseries(
                 "Interfaces down (administratively up)",
                 "none",
-                vec![q(
-                    &format!(
-                        "sum by (target) ({})",
-                        in_site("(ispmonitor_interface_up == bool 0) * on (target, interface) ispmonitor_interface_admin_up")
-                    ),
-                    "{{target}}",
-                )],
+                vec![q(&in_site(&down), "{{target}}")],
             ),
         ],
-    );
+    )
+}
+
+pub fn overview() -> Board {
     Board {
         file: "overview.json",
         uid: "ispmonitor-overview",
         title: "ispmonitor / Overview",
         description:
-            "Fleet state at a glance: targets up and down, alerts, busiest interfaces, packet loss.",
+            "Fleet state at a glance: targets up and down, alerts, busiest interfaces, loss.",
         vars: vec![site_var()],
-        rows: vec![fleet, alerts, traffic],
+        rows: vec![overview_fleet(), overview_alerts(), overview_traffic()],
     }
 }
 
-/// `metric` for the chosen targets.
-fn r(metric: &str) -> String {
-    format!("{metric}{{target=~\"$target\"}}")
-}
-
-/// `metric` for the chosen targets, with more matchers.
-fn r_with(metric: &str, matchers: &str) -> String {
-    format!("{metric}{{{matchers}, target=~\"$target\"}}")
-}
-
-pub fn router_health() -> Board {
-    let status = row(
+fn router_status() -> Row {
+    let down = interfaces_down(
+        &r("ispmonitor_interface_up"),
+        &r("ispmonitor_interface_admin_up"),
+    );
+    let bgp_down = format!(
+        "count by (target) ({} != 6)",
+        r("ispmonitor_bgp_peer_state")
+    );
+    row(
         "Status",
         vec![
-            stat("SNMP", "none", vec![q(r#"ispmonitor_target_up{protocol="snmp", target=~"$target"}"#, "{{target}}")])
-                .boolean("up", "down"),
-            stat("Uptime", "dtdurations", vec![q(&r("ispmonitor_snmp_uptime_seconds"), "{{target}}")]),
+            stat("SNMP", "none", vec![q(&target_up("snmp"), "{{target}}")]).boolean("up", "down"),
+            stat(
+                "Uptime",
+                "dtdurations",
+                vec![q(&r("ispmonitor_snmp_uptime_seconds"), "{{target}}")],
+            ),
             stat(
                 "Interfaces down (administratively up)",
                 "none",
-                vec![q(
-                    &format!(
-                        "sum by (target) ((ispmonitor_interface_up{{target=~\"$target\"}} == bool 0) * on (target, interface) {})",
-                        r("ispmonitor_interface_admin_up")
-                    ),
-                    "{{target}}",
-                )],
+                vec![q(&down, "{{target}}")],
             )
             .red_above_zero(),
             stat(
                 "BGP peers not established",
                 "none",
-                vec![q(&format!("count by (target) ({} != 6)", r("ispmonitor_bgp_peer_state")), "{{target}}")],
+                vec![q(&bgp_down, "{{target}}")],
             )
             .red_above_zero(),
-            table("System", "none", vec![q(&r("ispmonitor_snmp_system_info"), "")]).size(24, 5),
+            table(
+                "System",
+                "none",
+                vec![q(&r("ispmonitor_snmp_system_info"), "")],
+            )
+            .size(24, 5),
         ],
-    );
-    let traffic = row(
+    )
+}
+
+fn router_traffic() -> Row {
+    let each = "{{target}} {{interface}}";
+    let packets = |metric: &str| rate(&r(metric));
+    row(
         "Traffic",
         vec![
-            timeseries(
-                "Received",
-                "bps",
-                vec![q(&r("target_interface:ispmonitor_interface_receive_bits:rate5m"), "{{target}} {{interface}}")],
-            ),
-            timeseries(
-                "Transmitted",
-                "bps",
-                vec![q(&r("target_interface:ispmonitor_interface_transmit_bits:rate5m"), "{{target}} {{interface}}")],
-            ),
+            timeseries("Received", "bps", vec![q(&r(RX_BITS), each)]),
+            timeseries("Transmitted", "bps", vec![q(&r(TX_BITS), each)]),
             timeseries(
                 "Utilisation of interface speed",
                 "percentunit",
                 vec![
-                    q(&r("target_interface:ispmonitor_interface_receive_utilisation:ratio_rate5m"), "{{target}} {{interface}} in"),
-                    q(&r("target_interface:ispmonitor_interface_transmit_utilisation:ratio_rate5m"), "{{target}} {{interface}} out"),
+                    q(&r(RX_UTIL), "{{target}} {{interface}} in"),
+                    q(&r(TX_UTIL), "{{target}} {{interface}} out"),
                 ],
             )
             .thresholds(0.8, 0.95),
@@ -694,37 +763,47 @@ pub fn router_health() -> Board {
                 "Packets",
                 "pps",
                 vec![
-                    q(&format!("rate({}[$__rate_interval])", r("ispmonitor_interface_receive_packets_total")), "{{target}} {{interface}} in"),
-                    q(&format!("rate({}[$__rate_interval])", r("ispmonitor_interface_transmit_packets_total")), "{{target}} {{interface}} out"),
+                    q(
+                        &packets("ispmonitor_interface_receive_packets_total"),
+                        "{{target}} {{interface}} in",
+                    ),
+                    q(
+                        &packets("ispmonitor_interface_transmit_packets_total"),
+                        "{{target}} {{interface}} out",
+                    ),
                 ],
             ),
             timeseries(
                 "Errors",
                 "pps",
-                vec![q(&format!("{} > 0", r("target_interface:ispmonitor_interface_errors:rate5m")), "{{target}} {{interface}}")],
+                vec![q(&format!("{} > 0", r(IF_ERRORS)), each)],
             )
-            .describe("Receive plus transmit errors per second; interfaces without errors are left out."),
+            .describe("Receive plus transmit errors per second; interfaces without any left out."),
             timeseries(
                 "Discards",
                 "pps",
-                vec![q(&format!("{} > 0", r("target_interface:ispmonitor_interface_discards:rate5m")), "{{target}} {{interface}}")],
+                vec![q(&format!("{} > 0", r(IF_DISCARDS)), each)],
             )
-            .describe("Receive plus transmit discards per second; interfaces without discards are left out."),
+            .describe(
+                "Receive plus transmit discards per second; interfaces without any left out.",
+            ),
         ],
+    )
+}
+
+fn router_interfaces() -> Row {
+    let admin_up = r("ispmonitor_interface_admin_up");
+    let status = format!(
+        "{} and on (target, interface) ({admin_up} == 1)",
+        r("ispmonitor_interface_up")
     );
-    let interfaces = row(
+    let speed = format!("{} > 0", r("ispmonitor_interface_speed_bytes"));
+    row(
         "Interfaces",
         vec![
             state_timeline(
                 "Operational status (administratively up)",
-                vec![q(
-                    &format!(
-                        "{} and on (target, interface) ({} == 1)",
-                        r("ispmonitor_interface_up"),
-                        r("ispmonitor_interface_admin_up")
-                    ),
-                    "{{target}} {{interface}}",
-                )],
+                vec![q(&status, "{{target}} {{interface}}")],
             )
             .mappings(up_down_mappings()),
             table(
@@ -733,18 +812,19 @@ pub fn router_health() -> Board {
                 vec![q(&r("ispmonitor_interface_info"), "")],
             )
             .size(12, 10),
-            table(
-                "Interface speed",
-                "Bps",
-                vec![q(
-                    &format!("{} > 0", r("ispmonitor_interface_speed_bytes")),
-                    "",
-                )],
-            )
-            .size(12, 10),
+            table("Interface speed", "Bps", vec![q(&speed, "")]).size(12, 10),
         ],
+    )
+}
+
+fn router_system() -> Row {
+    let storage = format!(
+        "{} / ({} > 0)",
+        r("ispmonitor_storage_used_bytes"),
+        r("ispmonitor_storage_size_bytes")
     );
-    let system = row(
+    let peers = "{{target}} {{peer}} AS{{remote_as}}";
+    row(
         "CPU, memory, BGP",
         vec![
             timeseries(
@@ -757,80 +837,94 @@ pub fn router_health() -> Board {
             timeseries(
                 "Storage used",
                 "percentunit",
-                vec![q(
-                    &format!(
-                        "{} / ({} > 0)",
-                        r("ispmonitor_storage_used_bytes"),
-                        r("ispmonitor_storage_size_bytes")
-                    ),
-                    "{{target}} {{storage}}",
-                )],
+                vec![q(&storage, "{{target}} {{storage}}")],
             )
             .range(0.0, 1.0)
             .thresholds(0.8, 0.9),
-            state_timeline(
-                "BGP peers",
-                vec![q(
-                    &r("ispmonitor_bgp_peer_state"),
-                    "{{target}} {{peer}} AS{{remote_as}}",
-                )],
-            )
-            .mappings(bgp_state_mappings()),
+            state_timeline("BGP peers", vec![q(&r("ispmonitor_bgp_peer_state"), peers)])
+                .mappings(bgp_state_mappings()),
         ],
-    );
+    )
+}
+
+pub fn router_health() -> Board {
     Board {
         file: "router-health.json",
         uid: ROUTER_HEALTH,
         title: "ispmonitor / Router Health",
-        description: "Per router: reachability, interface traffic in bits/s, errors and status, CPU, memory, BGP.",
-        vars: vec![site_var(), target_var(r#"ispmonitor_target_info{kind="router", site=~"$site"}"#)],
-        rows: vec![status, traffic, interfaces, system],
+        description:
+            "Per router: reachability, interface traffic in bits/s, errors and status, CPU, \
+                      memory, BGP.",
+        vars: vec![
+            site_var(),
+            target_var(r#"ispmonitor_target_info{kind="router", site=~"$site"}"#),
+        ],
+        rows: vec![
+            router_status(),
+            router_traffic(),
+            router_interfaces(),
+            router_system(),
+        ],
     }
 }
 
-pub fn server_health() -> Board {
-    let status = row(
+fn server_status() -> Row {
+    let uptime = format!("time() - {}", r("ispmonitor_server_boot_time_seconds"));
+    let reconnects = format!(
+        "increase({}[1h])",
+        r("ispmonitor_server_ssh_connections_total")
+    );
+    row(
         "Status",
         vec![
-            stat("SSH", "none", vec![q(r#"ispmonitor_target_up{protocol="ssh", target=~"$target"}"#, "{{target}}")])
-                .boolean("up", "down"),
-            stat("Uptime", "dtdurations", vec![q(&format!("time() - {}", r("ispmonitor_server_boot_time_seconds")), "{{target}}")]),
-            stat("CPUs", "none", vec![q(&r("ispmonitor_server_cpus"), "{{target}}")]),
+            stat("SSH", "none", vec![q(&target_up("ssh"), "{{target}}")]).boolean("up", "down"),
+            stat("Uptime", "dtdurations", vec![q(&uptime, "{{target}}")]),
             stat(
-                "SSH reconnects",
+                "CPUs",
                 "none",
-                vec![q(&format!("increase({}[1h])", r("ispmonitor_server_ssh_connections_total")), "{{target}}")],
-            )
-            .describe("SSH connections opened in the last hour; more than one means the poller had to reconnect."),
+                vec![q(&r("ispmonitor_server_cpus"), "{{target}}")],
+            ),
+            stat("SSH reconnects", "none", vec![q(&reconnects, "{{target}}")])
+                .describe("SSH connections opened in the last hour; more than one: reconnects."),
             table("System", "none", vec![q(&r("ispmonitor_server_info"), "")]).size(24, 5),
         ],
+    )
+}
+
+fn server_cpu_memory() -> Row {
+    let busy = rate(&r_with(
+        "ispmonitor_server_cpu_seconds_total",
+        "mode!=\"idle\"",
+    ));
+    let by_mode = format!(
+        "{} / on (target) group_left () {}",
+        sum_by("target, mode", &busy),
+        r("ispmonitor_server_cpus")
     );
-    let cpu = row(
+    let swap_used = format!(
+        "{} - {}",
+        r("ispmonitor_server_swap_total_bytes"),
+        r("ispmonitor_server_swap_free_bytes")
+    );
+    row(
         "CPU and memory",
         vec![
             timeseries(
                 "CPU utilisation",
                 "percentunit",
-                vec![q(&r("target:ispmonitor_server_cpu_utilisation:ratio_rate5m"), "{{target}}")],
+                vec![q(&r(SERVER_CPU), "{{target}}")],
             )
             .range(0.0, 1.0)
             .thresholds(0.8, 0.9),
             timeseries(
                 "CPU by mode",
                 "percentunit",
-                vec![q(
-                    &format!(
-                        "sum by (target, mode) (rate({}[$__rate_interval])) / on (target) group_left () {}",
-                        r_with("ispmonitor_server_cpu_seconds_total", "mode!=\"idle\""),
-                        r("ispmonitor_server_cpus")
-                    ),
-                    "{{target}} {{mode}}",
-                )],
+                vec![q(&by_mode, "{{target}} {{mode}}")],
             ),
             timeseries(
                 "Memory utilisation",
                 "percentunit",
-                vec![q(&r("target:ispmonitor_server_memory_utilisation:ratio"), "{{target}}")],
+                vec![q(&r(SERVER_MEMORY), "{{target}}")],
             )
             .range(0.0, 1.0)
             .thresholds(0.75, 0.85),
@@ -838,12 +932,15 @@ pub fn server_health() -> Board {
                 "Memory and swap",
                 "bytes",
                 vec![
-                    q(&r("ispmonitor_server_memory_total_bytes"), "{{target}} total"),
-                    q(&r("ispmonitor_server_memory_available_bytes"), "{{target}} available"),
                     q(
-                        &format!("{} - {}", r("ispmonitor_server_swap_total_bytes"), r("ispmonitor_server_swap_free_bytes")),
-                        "{{target}} swap used",
+                        &r("ispmonitor_server_memory_total_bytes"),
+                        "{{target}} total",
                     ),
+                    q(
+                        &r("ispmonitor_server_memory_available_bytes"),
+                        "{{target}} available",
+                    ),
+                    q(&swap_used, "{{target}} swap used"),
                 ],
             ),
             timeseries(
@@ -857,88 +954,70 @@ pub fn server_health() -> Board {
             )
             .size(24, 8),
         ],
-    );
-    let disks = row(
+    )
+}
+
+fn server_disks() -> Row {
+    let avail = r("ispmonitor_server_filesystem_avail_bytes");
+    let forecast = format!("predict_linear({avail}[6h], 86400)");
+    let read = rate(&r("ispmonitor_server_disk_read_bytes_total"));
+    let written = rate(&r("ispmonitor_server_disk_written_bytes_total"));
+    row(
         "Disks",
         vec![
             bargauge(
                 "Filesystem utilisation",
                 "percentunit",
-                vec![q(
-                    &r("target_mountpoint:ispmonitor_server_filesystem_utilisation:ratio"),
-                    "{{target}} {{mountpoint}}",
-                )],
+                vec![q(&r(FS_UTIL), "{{target}} {{mountpoint}}")],
             )
             .range(0.0, 1.0)
             .thresholds(0.8, 0.9),
-            table(
-                "Filesystem space available",
-                "bytes",
-                vec![q(&r("ispmonitor_server_filesystem_avail_bytes"), "")],
-            ),
+            table("Filesystem space available", "bytes", vec![q(&avail, "")]),
             timeseries(
                 "Disk I/O",
                 "Bps",
                 vec![
-                    q(
-                        &format!(
-                            "rate({}[$__rate_interval])",
-                            r("ispmonitor_server_disk_read_bytes_total")
-                        ),
-                        "{{target}} {{device}} read",
-                    ),
-                    q(
-                        &format!(
-                            "rate({}[$__rate_interval])",
-                            r("ispmonitor_server_disk_written_bytes_total")
-                        ),
-                        "{{target}} {{device}} written",
-                    ),
+                    q(&read, "{{target}} {{device}} read"),
+                    q(&written, "{{target}} {{device}} written"),
                 ],
             ),
             timeseries(
                 "Filesystem free in 24 h (linear forecast)",
                 "bytes",
-                vec![q(
-                    &format!(
-                        "predict_linear({}[6h], 86400)",
-                        r("ispmonitor_server_filesystem_avail_bytes")
-                    ),
-                    "{{target}} {{mountpoint}}",
-                )],
+                vec![q(&forecast, "{{target}} {{mountpoint}}")],
             )
-            .describe(
-                "Space left in 24 hours if the last 6 hours' trend goes on; below 0 means full.",
-            ),
+            .describe("Space left in 24 hours if the last 6 hours' trend goes on; below 0: full."),
         ],
-    );
-    let network = row(
+    )
+}
+
+fn server_network() -> Row {
+    let bits = |metric: &str| format!("8 * {}", rate(&r(metric)));
+    let each = "{{target}} {{device}}";
+    row(
         "Network",
         vec![
             timeseries(
                 "Network received",
                 "bps",
                 vec![q(
-                    &format!(
-                        "8 * rate({}[$__rate_interval])",
-                        r("ispmonitor_server_network_receive_bytes_total")
-                    ),
-                    "{{target}} {{device}}",
+                    &bits("ispmonitor_server_network_receive_bytes_total"),
+                    each,
                 )],
             ),
             timeseries(
                 "Network transmitted",
                 "bps",
                 vec![q(
-                    &format!(
-                        "8 * rate({}[$__rate_interval])",
-                        r("ispmonitor_server_network_transmit_bytes_total")
-                    ),
-                    "{{target}} {{device}}",
+                    &bits("ispmonitor_server_network_transmit_bytes_total"),
+                    each,
                 )],
             ),
         ],
-    );
+    )
+}
+
+pub fn server_health() -> Board {
     Board {
         file: "server-health.json",
         uid: SERVER_HEALTH,
@@ -948,21 +1027,25 @@ pub fn server_health() -> Board {
             site_var(),
             target_var(r#"ispmonitor_target_info{kind="server", site=~"$site"}"#),
         ],
-        rows: vec![status, cpu, disks, network],
+        rows: vec![
+            server_status(),
+            server_cpu_memory(),
+            server_disks(),
+            server_network(),
+        ],
     }
 }
 
-pub fn latency_loss() -> Board {
-    let loss = row(
+fn icmp_loss_rtt() -> Row {
+    let buckets = sum_by("le", &rate(&r("ispmonitor_icmp_rtt_seconds_bucket")));
+    let per_target = |metric: &str| sum_by("target", &rate(&r(metric)));
+    row(
         "Loss and round-trip time",
         vec![
             timeseries(
                 "Packet loss",
                 "percentunit",
-                vec![q(
-                    &r("target:ispmonitor_icmp_loss:ratio_rate5m"),
-                    "{{target}}",
-                )],
+                vec![q(&r(ICMP_LOSS), "{{target}}")],
             )
             .range(0.0, 1.0)
             .thresholds(0.02, 0.2),
@@ -970,62 +1053,54 @@ pub fn latency_loss() -> Board {
                 "Round-trip time",
                 "s",
                 vec![
-                    q(
-                        &r("target:ispmonitor_icmp_rtt_seconds:p50_5m"),
-                        "{{target}} p50",
-                    ),
-                    q(
-                        &r("target:ispmonitor_icmp_rtt_seconds:p99_5m"),
-                        "{{target}} p99",
-                    ),
+                    q(&r(RTT_P50), "{{target}} p50"),
+                    q(&r(RTT_P99), "{{target}} p99"),
                 ],
             ),
             heatmap(
                 "Round-trip time distribution",
                 "s",
-                vec![q(
-                    &format!(
-                        "sum by (le) (rate({}[$__rate_interval]))",
-                        r("ispmonitor_icmp_rtt_seconds_bucket")
-                    ),
-                    "{{le}}",
-                )],
+                vec![q(&buckets, "{{le}}")],
             ),
             timeseries(
                 "Echo requests and replies",
                 "pps",
                 vec![
                     q(
-                        &format!(
-                            "sum by (target) (rate({}[$__rate_interval]))",
-                            r("ispmonitor_icmp_requests_total")
-                        ),
+                        &per_target("ispmonitor_icmp_requests_total"),
                         "{{target}} sent",
                     ),
                     q(
-                        &format!(
-                            "sum by (target) (rate({}[$__rate_interval]))",
-                            r("ispmonitor_icmp_replies_total")
-                        ),
+                        &per_target("ispmonitor_icmp_replies_total"),
                         "{{target}} replies",
                     ),
                 ],
             ),
         ],
-    );
-    let status = row(
+    )
+}
+
+fn icmp_reachability() -> Row {
+    row(
         "Reachability",
         vec![
             state_timeline(
                 "ICMP reachability",
-                vec![q(r#"ispmonitor_target_up{protocol="icmp", target=~"$target"}"#, "{{target}}")],
+                vec![q(&target_up("icmp"), "{{target}}")],
             )
             .mappings(up_down_mappings()),
-            table("ICMP sockets", "none", vec![q("ispmonitor_icmp_socket_info", "")])
-                .describe("Socket kind per IP version: dgram (unprivileged) or raw; unavailable means no ICMP for that family.")
-                .size(24, 5),
+            table(
+                "ICMP sockets",
+                "none",
+                vec![q("ispmonitor_icmp_socket_info", "")],
+            )
+            .describe("Socket kind per IP version: dgram (unprivileged), raw, or unavailable.")
+            .size(24, 5),
         ],
-    );
+    )
+}
+
+pub fn latency_loss() -> Board {
     Board {
         file: "latency-loss.json",
         uid: LATENCY,
@@ -1035,85 +1110,74 @@ pub fn latency_loss() -> Board {
             site_var(),
             target_var(r#"ispmonitor_target_info{site=~"$site"}"#),
         ],
-        rows: vec![loss, status],
+        rows: vec![icmp_loss_rtt(), icmp_reachability()],
     }
 }
 
-/// `metric` of the chosen poller instances.
-fn i(metric: &str) -> String {
-    format!("{metric}{{instance=~\"$instance\"}}")
-}
-
-/// `metric` of the chosen poller instances, with more matchers.
-fn i_with(metric: &str, matchers: &str) -> String {
-    format!("{metric}{{{matchers}, instance=~\"$instance\"}}")
-}
-
-pub fn poller() -> Board {
-    let polls = row(
+fn poller_polls() -> Row {
+    let polls = sum_by("protocol, result", &rate(&i("ispmonitor_polls_total")));
+    let errors = sum_by(
+        "protocol, reason",
+        &rate(&i("ispmonitor_poll_errors_total")),
+    );
+    let p50 = quantile(
+        0.5,
+        "protocol, le",
+        &i("ispmonitor_poll_duration_seconds_bucket"),
+    );
+    let lag = quantile(
+        0.99,
+        "protocol, le",
+        &i("ispmonitor_poll_schedule_lag_seconds_bucket"),
+    );
+    row(
         "Polls",
         vec![
             timeseries(
                 "Polls by result",
                 "ops",
-                vec![q(&format!("sum by (protocol, result) (rate({}[$__rate_interval]))", i("ispmonitor_polls_total")), "{{protocol}} {{result}}")],
+                vec![q(&polls, "{{protocol}} {{result}}")],
             ),
             timeseries(
                 "Poll errors by reason",
                 "ops",
-                vec![q(&format!("sum by (protocol, reason) (rate({}[$__rate_interval]))", i("ispmonitor_poll_errors_total")), "{{protocol}} {{reason}}")],
+                vec![q(&errors, "{{protocol}} {{reason}}")],
             ),
             timeseries(
                 "Poll duration",
                 "s",
                 vec![
-                    q("protocol:ispmonitor_poll_duration_seconds:p99_5m", "{{protocol}} p99 (all pollers)"),
-                    q(
-                        &format!(
-                            "histogram_quantile(0.5, sum by (protocol, le) (rate({}[$__rate_interval])))",
-                            i("ispmonitor_poll_duration_seconds_bucket")
-                        ),
-                        "{{protocol}} p50",
-                    ),
+                    q(POLL_P99, "{{protocol}} p99 (all pollers)"),
+                    q(&p50, "{{protocol}} p50"),
                 ],
             ),
-            timeseries(
-                "Schedule lag (p99)",
-                "s",
-                vec![q(
-                    &format!(
-                        "histogram_quantile(0.99, sum by (protocol, le) (rate({}[$__rate_interval])))",
-                        i("ispmonitor_poll_schedule_lag_seconds_bucket")
-                    ),
-                    "{{protocol}}",
-                )],
-            )
-            .describe("How late polls start compared with their plan: growing lag means the poller cannot keep up."),
+            timeseries("Schedule lag (p99)", "s", vec![q(&lag, "{{protocol}}")])
+                .describe("How late polls start against their plan: a growing lag means overload."),
         ],
-    );
-    let queue = row(
+    )
+}
+
+fn poller_saturation() -> Row {
+    let running = sum_by("protocol", &i("ispmonitor_active_pollers"));
+    let queued = sum_by("protocol", &i("ispmonitor_queued_polls"));
+    let skipped = sum_by("protocol", &rate(&i("ispmonitor_polls_skipped_total")));
+    let slowest = "topk(10, ispmonitor_target_poll_duration_seconds)";
+    row(
         "Saturation",
         vec![
             timeseries(
                 "Polls running and queued",
                 "none",
                 vec![
-                    q(&format!("sum by (protocol) ({})", i("ispmonitor_active_pollers")), "{{protocol}} running"),
-                    q(&format!("sum by (protocol) ({})", i("ispmonitor_queued_polls")), "{{protocol}} queued"),
+                    q(&running, "{{protocol}} running"),
+                    q(&queued, "{{protocol}} queued"),
                 ],
             ),
-            timeseries(
-                "Polls skipped",
-                "ops",
-                vec![q(&format!("sum by (protocol) (rate({}[$__rate_interval]))", i("ispmonitor_polls_skipped_total")), "{{protocol}}")],
-            )
-            .describe("Planned polls skipped because the previous one, or the wait for a slot, ran past them."),
-            table(
-                "Slowest targets (last poll)",
-                "s",
-                vec![q("topk(10, ispmonitor_target_poll_duration_seconds)", "")],
-            )
-            .link_target(ROUTER_HEALTH, "Router health"),
+            timeseries("Polls skipped", "ops", vec![q(&skipped, "{{protocol}}")]).describe(
+                "Planned polls skipped because the previous one or the wait ran past them.",
+            ),
+            table("Slowest targets (last poll)", "s", vec![q(slowest, "")])
+                .link_target(ROUTER_HEALTH, "Router health"),
             table(
                 "Failing targets",
                 "none",
@@ -1121,60 +1185,41 @@ pub fn poller() -> Board {
             )
             .describe("The reason of each target's last failed poll."),
         ],
+    )
+}
+
+fn poller_inventory() -> Row {
+    let targets = sum_by("kind, source", &i("ispmonitor_inventory_targets"));
+    let age = format!(
+        "time() - {}",
+        i("ispmonitor_inventory_last_sync_success_timestamp_seconds")
     );
-    let inventory = row(
+    let invalid = format!("sum({})", i("ispmonitor_inventory_invalid_targets"));
+    let failures = format!(
+        "sum(increase({}[1h]))",
+        i("ispmonitor_inventory_sync_failures_total")
+    );
+    let reload = i("ispmonitor_config_last_reload_successful");
+    row(
         "Inventory, config, shards",
         vec![
             timeseries(
                 "Targets by kind and source",
                 "none",
-                vec![q(
-                    &format!(
-                        "sum by (kind, source) ({})",
-                        i("ispmonitor_inventory_targets")
-                    ),
-                    "{{kind}} {{source}}",
-                )],
+                vec![q(&targets, "{{kind}} {{source}}")],
             ),
-            stat(
-                "Config reload",
-                "none",
-                vec![q(
-                    &i("ispmonitor_config_last_reload_successful"),
-                    "{{instance}}",
-                )],
-            )
-            .boolean("ok", "failed"),
-            stat(
-                "Inventory age",
-                "s",
-                vec![q(
-                    &format!(
-                        "time() - {}",
-                        i("ispmonitor_inventory_last_sync_success_timestamp_seconds")
-                    ),
-                    "{{instance}}",
-                )],
-            ),
+            stat("Config reload", "none", vec![q(&reload, "{{instance}}")]).boolean("ok", "failed"),
+            stat("Inventory age", "s", vec![q(&age, "{{instance}}")]),
             stat(
                 "Invalid inventory targets",
                 "none",
-                vec![q(
-                    &format!("sum({})", i("ispmonitor_inventory_invalid_targets")),
-                    "invalid",
-                )],
+                vec![q(&invalid, "invalid")],
             )
             .red_above_zero(),
             stat(
                 "Inventory sync failures (1h)",
                 "none",
-                vec![q(
-                    &format!(
-                        "sum(increase({}[1h]))",
-                        i("ispmonitor_inventory_sync_failures_total")
-                    ),
-                    "failures",
-                )],
+                vec![q(&failures, "failures")],
             )
             .red_above_zero(),
             table(
@@ -1189,239 +1234,216 @@ pub fn poller() -> Board {
             .size(18, 5)
             .describe("One row per poller process: its shard and its build."),
         ],
-    );
+    )
+}
+
+pub fn poller() -> Board {
     Board {
         file: "poller.json",
         uid: "ispmonitor-poller",
         title: "ispmonitor / Poller",
-        description: "The poller itself: poll rates and results, durations, errors by reason, queue and skips, inventory and shards.",
+        description:
+            "The poller itself: poll rates and results, durations, errors by reason, queue \
+                      and skips, inventory and shards.",
         vars: vec![instance_var()],
-        rows: vec![polls, queue, inventory],
+        rows: vec![poller_polls(), poller_saturation(), poller_inventory()],
     }
 }
 
-pub fn api() -> Board {
-    let requests = row(
+const REQUESTS: &str = "ispmonitor_http_requests_total";
+const REQUEST_BUCKETS: &str = "ispmonitor_http_request_duration_seconds_bucket";
+
+fn api_requests() -> Row {
+    let by_endpoint = sum_by("method, endpoint", &rate(&i(REQUESTS)));
+    let by_status = sum_by("status", &rate(&i(REQUESTS)));
+    let errors = rate(&i_with(REQUESTS, "status=~\"5..\""));
+    let error_share = format!("(sum({errors}) or vector(0)) / sum({})", rate(&i(REQUESTS)));
+    let client_errors = sum_by(
+        "endpoint, status",
+        &rate(&i_with(REQUESTS, "status=~\"4..\"")),
+    );
+    let in_flight = format!("sum({})", i("ispmonitor_http_requests_in_flight"));
+    row(
         "Requests",
         vec![
             timeseries(
                 "Requests by endpoint",
                 "reqps",
-                vec![q(&format!("sum by (method, endpoint) (rate({}[$__rate_interval]))", i("ispmonitor_http_requests_total")), "{{method}} {{endpoint}}")],
+                vec![q(&by_endpoint, "{{method}} {{endpoint}}")],
             ),
             timeseries(
                 "Requests by status",
                 "reqps",
-                vec![q(&format!("sum by (status) (rate({}[$__rate_interval]))", i("ispmonitor_http_requests_total")), "{{status}}")],
+                vec![q(&by_status, "{{status}}")],
             ),
             stat(
                 "Server errors (5xx)",
                 "percentunit",
-                vec![q(
-                    &format!(
-                        "(sum(rate({}[$__rate_interval])) or vector(0)) / sum(rate({}[$__rate_interval]))",
-                        i_with("ispmonitor_http_requests_total", "status=~\"5..\""),
-                        i("ispmonitor_http_requests_total")
-                    ),
-                    "5xx",
-                )],
+                vec![q(&error_share, "5xx")],
             )
             .thresholds(0.01, 0.05)
             .describe("Share of answers with a 5xx status; HighErrorRate fires above 5 %."),
-            stat("Requests in flight", "none", vec![q(&format!("sum({})", i("ispmonitor_http_requests_in_flight")), "in flight")]),
+            stat(
+                "Requests in flight",
+                "none",
+                vec![q(&in_flight, "in flight")],
+            ),
             timeseries(
                 "Client errors (4xx) by endpoint",
                 "reqps",
-                vec![q(
-                    &format!(
-                        "sum by (endpoint, status) (rate({}[$__rate_interval]))",
-                        i_with("ispmonitor_http_requests_total", "status=~\"4..\"")
-                    ),
-                    "{{endpoint}} {{status}}",
-                )],
+                vec![q(&client_errors, "{{endpoint}} {{status}}")],
             )
             .describe("401 and 403 here mean clients with missing or wrong tokens."),
         ],
-    );
-    let latency = row(
+    )
+}
+
+fn api_latency() -> Row {
+    let overall = |p: f64| quantile(p, "le", &i(REQUEST_BUCKETS));
+    let by_endpoint = quantile(0.99, "method, endpoint, le", &i(REQUEST_BUCKETS));
+    row(
         "Latency",
         vec![
             timeseries(
                 "Latency percentiles",
                 "s",
                 vec![
-                    q(
-                        &format!("histogram_quantile(0.5, sum by (le) (rate({}[$__rate_interval])))", i("ispmonitor_http_request_duration_seconds_bucket")),
-                        "p50",
-                    ),
-                    q(
-                        &format!("histogram_quantile(0.9, sum by (le) (rate({}[$__rate_interval])))", i("ispmonitor_http_request_duration_seconds_bucket")),
-                        "p90",
-                    ),
-                    q(
-                        &format!("histogram_quantile(0.99, sum by (le) (rate({}[$__rate_interval])))", i("ispmonitor_http_request_duration_seconds_bucket")),
-                        "p99",
-                    ),
+                    q(&overall(0.5), "p50"),
+                    q(&overall(0.9), "p90"),
+                    q(&overall(0.99), "p99"),
                 ],
             ),
             timeseries(
                 "p99 latency by endpoint",
                 "s",
-                vec![q(
-                    &format!(
-                        "histogram_quantile(0.99, sum by (method, endpoint, le) (rate({}[$__rate_interval])))",
-                        i("ispmonitor_http_request_duration_seconds_bucket")
-                    ),
-                    "{{method}} {{endpoint}}",
-                )],
+                vec![q(&by_endpoint, "{{method}} {{endpoint}}")],
             ),
         ],
+    )
+}
+
+fn api_database_alerts() -> Row {
+    let connections = sum_by("state", &i("ispmonitor_db_connections"));
+    let deleted = format!(
+        "sum({})",
+        rate(&i("ispmonitor_audit_entries_deleted_total"))
     );
-    let database = row(
+    let webhook = sum_by("status", &rate(&i("ispmonitor_alerts_received_total")));
+    row(
         "Database and alerts",
         vec![
             timeseries(
                 "Database connections",
                 "none",
-                vec![q(
-                    &format!("sum by (state) ({})", i("ispmonitor_db_connections")),
-                    "{{state}}",
-                )],
+                vec![q(&connections, "{{state}}")],
             ),
-            timeseries(
-                "Audit entries deleted",
-                "ops",
-                vec![q(
-                    &format!(
-                        "sum(rate({}[$__rate_interval]))",
-                        i("ispmonitor_audit_entries_deleted_total")
-                    ),
-                    "deleted",
-                )],
-            )
-            .describe("Audit log entries removed for being older than api.audit_retention."),
+            timeseries("Audit entries deleted", "ops", vec![q(&deleted, "deleted")])
+                .describe("Audit log entries removed for being older than api.audit_retention."),
             timeseries(
                 "Alertmanager webhook notifications",
                 "ops",
-                vec![q(
-                    &format!(
-                        "sum by (status) (rate({}[$__rate_interval]))",
-                        i("ispmonitor_alerts_received_total")
-                    ),
-                    "{{status}}",
-                )],
+                vec![q(&webhook, "{{status}}")],
             )
-            .describe(
-                "Alerts received on POST /api/v1/alerts/webhook, by status (firing, resolved).",
-            ),
+            .describe("Alerts received on POST /api/v1/alerts/webhook, by status."),
         ],
-    );
+    )
+}
+
+pub fn api() -> Board {
     Board {
         file: "api.json",
         uid: "ispmonitor-api",
         title: "ispmonitor / API",
-        description: "The inventory API: request rate, latency percentiles, errors, database pool, webhook deliveries.",
+        description:
+            "The inventory API: request rate, latency percentiles, errors, database pool, \
+                      webhook deliveries.",
         vars: vec![instance_var()],
-        rows: vec![requests, latency, database],
+        rows: vec![api_requests(), api_latency(), api_database_alerts()],
     }
 }
 
-pub fn license() -> Board {
-    let state = row(
+fn license_state() -> Row {
+    let valid = format!("min({})", i("ispmonitor_license_valid"));
+    let state = format!("max by (state) ({}) == 1", i("ispmonitor_license_state"));
+    let days = format!("min({})", i("ispmonitor_license_days_until_expiry"));
+    let expires = format!(
+        "1000 * min({})",
+        i("ispmonitor_license_expiry_timestamp_seconds")
+    );
+    let info = sum_by("license_id, plan, customer", &i("ispmonitor_license_info"));
+    row(
         "License",
         vec![
-            stat("Valid", "none", vec![q(&format!("min({})", i("ispmonitor_license_valid")), "valid")])
-                .boolean("valid", "not valid"),
-            stat("State", "none", vec![q(&format!("max by (state) ({}) == 1", i("ispmonitor_license_state")), "{{state}}")])
-                .describe("unlicensed, valid, grace, invalid, not_yet_valid, expired, revoked or validation_overdue."),
-            stat("Days until expiry", "d", vec![q(&format!("min({})", i("ispmonitor_license_days_until_expiry")), "days")])
+            stat("Valid", "none", vec![q(&valid, "valid")]).boolean("valid", "not valid"),
+            stat("State", "none", vec![q(&state, "{{state}}")]).describe(
+                "unlicensed, valid, grace, invalid, not_yet_valid, expired, revoked, \
+                           validation_overdue.",
+            ),
+            stat("Days until expiry", "d", vec![q(&days, "days")])
                 .thresholds_below(7.0, 30.0)
                 .describe("LicenseExpiringSoon fires below 30 days."),
-            stat(
-                "Expires",
-                "dateTimeAsIso",
-                vec![q(&format!("1000 * min({})", i("ispmonitor_license_expiry_timestamp_seconds")), "expires")],
-            ),
-            table("Installed license", "none", vec![q(&format!("max by (license_id, plan, customer) ({})", i("ispmonitor_license_info")), "")])
-                .size(24, 4),
+            stat("Expires", "dateTimeAsIso", vec![q(&expires, "expires")]),
+            table("Installed license", "none", vec![q(&info, "")]).size(24, 4),
         ],
-    );
-    let usage = row(
+    )
+}
+
+fn license_usage() -> Row {
+    let share = |used: &str, limit: &str| format!("max({}) / max({} > 0)", i(used), i(limit));
+    let max = |metric: &str| format!("max({})", i(metric));
+    let pairs = [
+        (
+            "routers",
+            "ispmonitor_license_routers_used",
+            "router",
+            "ispmonitor_license_router_limit",
+        ),
+        (
+            "servers",
+            "ispmonitor_license_servers_used",
+            "server",
+            "ispmonitor_license_server_limit",
+        ),
+        (
+            "users",
+            "ispmonitor_license_users_used",
+            "user",
+            "ispmonitor_license_user_limit",
+        ),
+    ];
+    let shares = pairs
+        .iter()
+        .map(|(name, used, _, limit)| q(&share(used, limit), name))
+        .collect();
+    let levels = pairs
+        .iter()
+        .flat_map(|(name, used, one, limit)| {
+            [
+                q(&max(used), &format!("{name} used")),
+                q(&max(limit), &format!("{one} limit")),
+            ]
+        })
+        .collect();
+    row(
         "Usage against limits",
         vec![
-            bargauge(
-                "Used share of the limits",
-                "percentunit",
-                vec![
-                    q(
-                        &format!(
-                            "max({}) / max({} > 0)",
-                            i("ispmonitor_license_routers_used"),
-                            i("ispmonitor_license_router_limit")
-                        ),
-                        "routers",
-                    ),
-                    q(
-                        &format!(
-                            "max({}) / max({} > 0)",
-                            i("ispmonitor_license_servers_used"),
-                            i("ispmonitor_license_server_limit")
-                        ),
-                        "servers",
-                    ),
-                    q(
-                        &format!(
-                            "max({}) / max({} > 0)",
-                            i("ispmonitor_license_users_used"),
-                            i("ispmonitor_license_user_limit")
-                        ),
-                        "users",
-                    ),
-                ],
-            )
-            .range(0.0, 1.0)
-            .thresholds(0.8, 0.95)
-            .describe("Unlimited (-1) limits are left out."),
-            timeseries(
-                "Used and limits",
-                "none",
-                vec![
-                    q(
-                        &format!("max({})", i("ispmonitor_license_routers_used")),
-                        "routers used",
-                    ),
-                    q(
-                        &format!("max({})", i("ispmonitor_license_router_limit")),
-                        "router limit",
-                    ),
-                    q(
-                        &format!("max({})", i("ispmonitor_license_servers_used")),
-                        "servers used",
-                    ),
-                    q(
-                        &format!("max({})", i("ispmonitor_license_server_limit")),
-                        "server limit",
-                    ),
-                    q(
-                        &format!("max({})", i("ispmonitor_license_users_used")),
-                        "users used",
-                    ),
-                    q(
-                        &format!("max({})", i("ispmonitor_license_user_limit")),
-                        "user limit",
-                    ),
-                ],
-            )
-            .describe("-1 means unlimited."),
+            bargauge("Used share of the limits", "percentunit", shares)
+                .range(0.0, 1.0)
+                .thresholds(0.8, 0.95)
+                .describe("Unlimited (-1) limits are left out."),
+            timeseries("Used and limits", "none", levels).describe("-1 means unlimited."),
         ],
-    );
+    )
+}
+
+pub fn license() -> Board {
     Board {
         file: "license.json",
         uid: "ispmonitor-license",
         title: "ispmonitor / License",
         description: "License state, expiry and usage of the router, server and user limits.",
         vars: vec![instance_var()],
-        rows: vec![state, usage],
+        rows: vec![license_state(), license_usage()],
     }
 }
 

@@ -353,7 +353,8 @@ fn metric_names(expr: &str) -> Vec<String> {
 #[test]
 fn metric_names_are_found_and_labels_are_not() {
     let names = metric_names(
-        r#"sum by (target, le) (rate(ispmonitor_icmp_rtt_seconds_bucket{target=~"a|b"}[5m])) / on (target) group_left () max(x:y:z) > 0.5 and 1e3 < bool foo"#,
+        "sum by (target, le) (rate(ispmonitor_icmp_rtt_seconds_bucket{target=~\"a|b\"}[5m])) \
+         / on (target) group_left () max(x:y:z) > 0.5 and 1e3 < bool foo",
     );
     assert_eq!(
         names,
@@ -924,7 +925,8 @@ fn check_conventions(c: &mut Checker, d: &Value) {
         || first["type"] != "datasource"
         || first["query"] != "prometheus"
     {
-        c.fail("templating", format!("the first variable must be `datasource` (type datasource, query prometheus): {first}"));
+        let problem = format!("the first variable must be `datasource` (prometheus): {first}");
+        c.fail("templating", problem);
     }
     if !d["uid"]
         .as_str()
@@ -1199,16 +1201,15 @@ impl Prometheus {
         let dir = tempfile::tempdir().unwrap();
         let rule_files: Vec<String> = rule_files.iter().map(|f| format!("'{f}'")).collect();
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
-                 rule_files: [{}]\n\
-                 scrape_configs:\n  - job_name: ispmonitor\n    static_configs: [{{targets: ['{target}']}}]\n",
-                rule_files.join(", ")
-            ),
-        )
-        .unwrap();
+        let yaml = format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
+             rule_files: [{}]\n\
+             scrape_configs:\n\
+             \x20 - job_name: ispmonitor\n\
+             \x20   static_configs: [{{targets: ['{target}']}}]\n",
+            rule_files.join(", ")
+        );
+        std::fs::write(&config, yaml).unwrap();
         let addr = format!("127.0.0.1:{}", free_tcp_port());
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
@@ -1339,22 +1340,25 @@ fn start_fleet() -> Fleet {
 /// The simulator's generated config plus an SSH server, an ICMP host and the license key.
 fn fleet_config(sim: &Simulator, sshd: &Sshd) -> String {
     let generated = std::fs::read_to_string(&sim.config).expect("the simulator's config");
+    assert!(generated.contains("\ncredentials:\n") && generated.contains("\ntargets:\n"));
     let credential = format!(
-        "credentials:\n  e2e-ssh: {{type: ssh, username: {TEST_USER}, password: \"{TEST_PASSWORD}\", host_key: \"{}\"}}\n",
+        "credentials:\n  e2e-ssh: {{type: ssh, username: {TEST_USER}, \
+         password: \"{TEST_PASSWORD}\", host_key: \"{}\"}}\n",
         sshd.host_key()
     );
-    assert!(
-        generated.contains("\ncredentials:\n") && generated.trim_end().contains("\ntargets:\n")
-    );
+    // The generated file ends with its target list: more targets go below, then more sections.
     let mut config = generated.replacen("credentials:\n", &credential, 1);
     config.push_str(&format!(
-        "  - {{name: e2e-server, address: \"127.0.0.1:{}\", kind: server, modules: [linux], credential: e2e-ssh, labels: {{site: lab}}}}\n\
-         \x20 - {{name: e2e-ping, address: \"127.0.0.1\", kind: host, modules: [ping], labels: {{site: lab}}}}\n\
-         modules:\n  ping: {}\n{}",
-        sshd.port,
-        lic::PING_MODULE,
-        lic::license_section(None)
+        "  - {{name: e2e-server, address: \"127.0.0.1:{}\", kind: server, modules: [linux], \
+         credential: e2e-ssh, labels: {{site: lab}}}}\n",
+        sshd.port
     ));
+    config.push_str(
+        "  - {name: e2e-ping, address: \"127.0.0.1\", kind: host, modules: [ping], \
+         labels: {site: lab}}\n",
+    );
+    config.push_str(&format!("modules:\n  ping: {}\n", lic::PING_MODULE));
+    config.push_str(&lic::license_section(None));
     config
 }
 
@@ -1466,7 +1470,8 @@ fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     }
     assert!(
         left.is_empty(),
-        "after {:?}, {} of {} queries or alerts are missing:\n{}\n\nprometheus log:\n{}\n\npoller log tail:\n{}\n\nsimulator: {:?}",
+        "after {:?}, {} of {} queries or alerts are missing:\n{}\n\nprometheus log:\n{}\n\n\
+         poller log tail:\n{}\n\nsimulator: {:?}",
         started.elapsed(),
         left.len(),
         must.len() + expected.len(),
