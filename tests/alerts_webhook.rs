@@ -433,6 +433,14 @@ fn the_webhook_needs_an_operator_token_and_names_bad_fields() {
     // The operator's good delivery goes through.
     assert_eq!(env.deliver(&good)["created"], 2);
     assert_eq!(env.rows(), 2);
+
+    // A firing alert whose end has passed (another sender, a late retry) is no longer active.
+    let mut ended = payload(&[alert("Stale", "cccc")]);
+    ended["alerts"][0]["endsAt"] = json!(rfc3339(now - Duration::from_secs(1)));
+    assert_eq!(env.deliver(&ended)["firing"], 1);
+    assert_eq!(env.names("active=true").1, 2);
+    assert_eq!(env.names("active=false"), (vec!["Stale".to_string()], 1));
+    env.wait_for_sample("ispmonitor_alerts_active{severity=\"warning\"}", 2.0);
 }
 
 // ---------------------------------------------------------------------------------------------
