@@ -251,6 +251,13 @@ async fn webhook(
     }
     tx.commit().await?;
     state.alerts.delivered(&receipt);
+    if let Some(left_out) = payload.truncated_alerts.filter(|n| *n > 0) {
+        // Those alerts never reach the history: the receiver's max_alerts is too low.
+        tracing::warn!(
+            truncated = left_out,
+            "Alertmanager left {left_out} alerts out of a delivery (webhook_configs max_alerts)"
+        );
+    }
     tracing::debug!(
         receiver = payload.receiver.as_deref().unwrap_or_default(),
         alerts = receipt.alerts,
