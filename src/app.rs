@@ -11,6 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::alerts::spawn_alert_upkeep;
 use crate::api::audit::spawn_audit_retention;
 use crate::api::ApiState;
 use crate::cli::ServeArgs;
@@ -96,6 +97,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let first_sync_wait = initial.database.connect_timeout;
     let max_body_bytes = initial.api.max_body_bytes;
     let audit_retention = initial.api.audit_retention;
+    let alert_retention = initial.api.alert_retention;
     let initial = Arc::new(initial);
     let (inventory, sync_task) = sync.unzip();
     let mut server = Server {
@@ -145,6 +147,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 [
                     api.metrics.clone() as Arc<dyn MetricSource>,
                     api.license.clone() as Arc<dyn MetricSource>,
+                    api.alerts.clone() as Arc<dyn MetricSource>,
                 ]
             })
             .collect(),
@@ -160,6 +163,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(store) = &store {
             let metrics = api_state.metrics.clone();
             spawn_audit_retention(store.clone(), audit_retention, metrics, http_stop.clone());
+            let alerts = api_state.alerts.clone();
+            spawn_alert_upkeep(store.clone(), alerts, alert_retention, http_stop.clone());
         }
         tokio::spawn(api_state.license.clone().run(http_stop.clone()));
         let router = crate::api::router(api_state, max_body_bytes);

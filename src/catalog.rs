@@ -55,6 +55,7 @@ const POLLER: &str = "The poller itself";
 const ICMP: &str = "ICMP";
 const API: &str = "API and database";
 const LICENSE: &str = "License";
+const ALERTS: &str = "Alerts (Alertmanager webhook)";
 
 macro_rules! spec {
     ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
@@ -228,6 +229,10 @@ pub static CATALOG: &[FamilySpec] = &[
         "Unix time of the last successful online validation (from the database, so any replica's); absent before the first"),
     spec!(LICENSE, "ispmonitor_license_grace_end_timestamp_seconds", G, [],
         "While online validation is failing: the Unix time the grace period ends; absent otherwise"),
+    spec!(ALERTS, "ispmonitor_alerts_active", G, ["severity"],
+        "Alerts in the API's alert history that are firing and not past their end, by severity label: critical, warning, info, other (any other value) or none (no label); re-read from the database every 10 s and after each delivery, absent until first read"),
+    spec!(ALERTS, "ispmonitor_alerts_received_total", C, ["status"],
+        "Alerts in the Alertmanager deliveries this process accepted, by the alert's status (firing or resolved); repeated deliveries of the same alert count each time"),
 ];
 
 static DESCS: LazyLock<HashMap<&'static str, Arc<FamilyDesc>>> = LazyLock::new(|| {

@@ -1,6 +1,7 @@
 //! The inventory API (`/api/v1/...` on `api.listen_address`, default :8080): one router per
 //! resource, all listed in the route table, behind request ids and bearer-token auth.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
@@ -50,6 +51,8 @@ pub struct ApiState {
     pub metrics: Arc<http_metrics::ApiMetrics>,
     /// The license state, read on every inventory write.
     pub license: Arc<LicenseService>,
+    /// Alertmanager deliveries and active alerts, shown on the exporter's /metrics.
+    pub alerts: Arc<alerts::AlertMetrics>,
     rate_limiter: Arc<rate_limit::RateLimiter>,
     /// Route template -> method -> access, looked up on every request.
     access: Arc<HashMap<&'static str, HashMap<Method, Access>>>,
@@ -75,6 +78,7 @@ impl ApiState {
             config,
             lifecycle,
             license,
+            alerts: Arc::default(),
             db_health: Arc::default(),
             rate_limiter: Arc::default(),
             access: Arc::new(access),

@@ -119,6 +119,7 @@ pub fn all_routes() -> Vec<Route> {
     routes.extend(super::inventory::routes());
     routes.extend(super::sd::routes());
     routes.extend(super::license::routes());
+    routes.extend(super::alerts::routes());
     routes
 }
 

@@ -79,6 +79,8 @@ pub struct Api {
     pub max_body_bytes: usize,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// How long alert history rows are kept after their last delivery.
+    pub alert_retention: Duration,
     pub rate_limit: RateLimits,
 }
 

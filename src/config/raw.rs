@@ -67,6 +67,7 @@ pub struct RawApi {
     pub listen_address: Option<String>,
     pub max_body_bytes: Option<i64>,
     pub audit_retention: Option<String>,
+    pub alert_retention: Option<String>,
     pub rate_limit: Option<RawRateLimits>,
 }
 

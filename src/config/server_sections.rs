@@ -16,6 +16,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+const DEFAULT_ALERT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 /// Generous enough for a script walking the whole inventory, low enough to stop a runaway loop.
 const DEFAULT_PER_TOKEN: Rate = Rate {
     requests_per_second: 100.0,
@@ -129,6 +130,12 @@ pub fn validate_api(raw: Option<&RawApi>, problems: &mut Problems) -> Api {
             "api.audit_retention",
             raw.audit_retention.as_deref(),
             DEFAULT_AUDIT_RETENTION,
+            problems,
+        ),
+        alert_retention: duration_or(
+            "api.alert_retention",
+            raw.alert_retention.as_deref(),
+            DEFAULT_ALERT_RETENTION,
             problems,
         ),
         rate_limit: RateLimits {

@@ -116,21 +116,22 @@ const COLUMNS: &str =
 /// Rows one retention statement deletes at most, so a large backlog never holds one long lock.
 const DELETE_BATCH: u64 = 10_000;
 
-/// A WHERE clause with its parameters, numbered in order.
+/// A WHERE clause with its parameters, numbered in order (the alert history builds its
+/// filters with it too).
 #[derive(Default)]
-struct Conditions<'a> {
-    clauses: Vec<String>,
-    params: Vec<&'a (dyn ToSql + Sync)>,
+pub(super) struct Conditions<'a> {
+    pub(super) clauses: Vec<String>,
+    pub(super) params: Vec<&'a (dyn ToSql + Sync)>,
 }
 
 impl<'a> Conditions<'a> {
-    fn push(&mut self, condition: &str, value: &'a (dyn ToSql + Sync)) {
+    pub(super) fn push(&mut self, condition: &str, value: &'a (dyn ToSql + Sync)) {
         self.params.push(value);
         let n = self.params.len();
         self.clauses.push(condition.replace('?', &format!("${n}")));
     }
 
-    fn sql(&self) -> String {
+    pub(super) fn sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
         } else {
@@ -139,7 +140,7 @@ impl<'a> Conditions<'a> {
     }
 
     /// The next parameter's placeholder (`$n`) once `value` is added.
-    fn param(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
+    pub(super) fn param(&mut self, value: &'a (dyn ToSql + Sync)) -> String {
         self.params.push(value);
         format!("${}", self.params.len())
     }

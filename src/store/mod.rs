@@ -1,6 +1,7 @@
 //! PostgreSQL: the connection pool, migrations, and one file per aggregate. Knows nothing of
 //! HTTP; the API maps `StoreError` to status codes.
 
+pub mod alerts;
 pub mod audit;
 pub mod credential_fields;
 pub mod credentials;
