@@ -791,3 +791,48 @@ fn real_alertmanager_inhibits_twins_and_down_targets_and_routes_by_severity() {
         am.log()
     );
 }
+
+/// Every alert name the inhibition rules and the routing cases mention is an alert that
+/// rules/ispmonitor-alerts.yml defines: a renamed alert must not silently stop being inhibited.
+#[test]
+fn alert_names_used_here_are_defined_in_rules() {
+    let rules = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/ispmonitor-alerts.yml"),
+    )
+    .expect("read rules/ispmonitor-alerts.yml");
+    let defined: BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert:"))
+        .map(str::trim)
+        .collect();
+    assert!(defined.contains("TargetDown"), "{defined:?}");
+    let mut used = BTreeSet::new();
+    let config = std::fs::read_to_string(config_path()).unwrap();
+    let routes = std::fs::read_to_string(alertmanager_dir().join("routes-tests.txt")).unwrap();
+    for text in [&config, &routes] {
+        for (i, _) in text.match_indices("alertname") {
+            let rest = text[i + "alertname".len()..].trim_start_matches(['=', '~']);
+            let value: String = rest
+                .trim_start_matches('"')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '|')
+                .collect();
+            used.extend(
+                value
+                    .split('|')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    assert!(
+        used.len() >= 5,
+        "found too few alert names to be convincing: {used:?}"
+    );
+    // routes-tests.txt probes the fallback route with a deliberately unknown alert.
+    let unknown: Vec<&String> = used
+        .iter()
+        .filter(|n| !defined.contains(n.as_str()) && n.as_str() != "SomethingNew")
+        .collect();
+    assert!(unknown.is_empty(), "not defined in rules/: {unknown:?}");
+}
