@@ -233,33 +233,21 @@ pub async fn active_by_severity(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// Rows one retention statement deletes at most, so a large backlog never holds one long lock.
-const DELETE_BATCH: u64 = 10_000;
-
 /// Deletes episodes whose row has not changed for `retention` (by the database's clock):
 /// resolved ones, and firing ones Alertmanager stopped re-sending long ago. Returns how many.
 pub async fn delete_older_than(
     client: &impl GenericClient,
     retention: Duration,
 ) -> Result<u64, StoreError> {
-    let seconds = retention.as_secs_f64();
-    let limit = DELETE_BATCH as i64;
-    let mut deleted = 0;
-    loop {
-        let n = client
-            .execute(
-                "DELETE FROM alert_history WHERE id IN (
-                     SELECT id FROM alert_history
-                     WHERE updated_at < now() - make_interval(secs => $1)
-                     LIMIT $2)",
-                &[&seconds, &limit],
-            )
-            .await?;
-        deleted += n;
-        if n < DELETE_BATCH {
-            return Ok(deleted);
-        }
-    }
+    super::delete_in_batches(
+        client,
+        super::Aged {
+            table: "alert_history",
+            column: "updated_at",
+            retention,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

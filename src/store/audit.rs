@@ -113,9 +113,6 @@ pub type Cursor = (SystemTime, i64);
 const COLUMNS: &str =
     "id, at, actor, token_id, action, kind, target, before, after, request_id, source_address";
 
-/// Rows one retention statement deletes at most, so a large backlog never holds one long lock.
-const DELETE_BATCH: u64 = 10_000;
-
 /// A WHERE clause with its parameters, numbered in order (the alert history builds its
 /// filters with it too).
 #[derive(Default)]
@@ -234,23 +231,15 @@ pub async fn delete_older_than(
     client: &impl GenericClient,
     retention: Duration,
 ) -> Result<u64, StoreError> {
-    let seconds = retention.as_secs_f64();
-    let limit = DELETE_BATCH as i64;
-    let mut deleted = 0;
-    loop {
-        let n = client
-            .execute(
-                "DELETE FROM audit_log WHERE id IN (
-                     SELECT id FROM audit_log WHERE at < now() - make_interval(secs => $1)
-                     LIMIT $2)",
-                &[&seconds, &limit],
-            )
-            .await?;
-        deleted += n;
-        if n < DELETE_BATCH {
-            return Ok(deleted);
-        }
-    }
+    super::delete_in_batches(
+        client,
+        super::Aged {
+            table: "audit_log",
+            column: "at",
+            retention,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -23,6 +23,40 @@ use tokio_postgres::NoTls;
 use crate::config::{Database, Secret};
 pub use secret_box::SecretKey;
 
+/// Rows of `table` whose `column` is older than `retention`, as the retention tasks delete them.
+/// Both names are constants of this crate, never request input.
+pub struct Aged {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub retention: Duration,
+}
+
+/// Rows deleted per statement: a big backlog never holds one long transaction.
+const DELETE_BATCH: u64 = 10_000;
+
+/// Deletes aged rows in batches, by the database's clock. Returns how many were deleted.
+pub async fn delete_in_batches(
+    client: &impl deadpool_postgres::GenericClient,
+    aged: Aged,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (
+             SELECT id FROM {table} WHERE {column} < now() - make_interval(secs => $1) LIMIT $2)",
+        table = aged.table,
+        column = aged.column,
+    );
+    let seconds = aged.retention.as_secs_f64();
+    let limit = DELETE_BATCH as i64;
+    let mut deleted = 0;
+    loop {
+        let n = client.execute(&sql, &[&seconds, &limit]).await?;
+        deleted += n;
+        if n < DELETE_BATCH {
+            return Ok(deleted);
+        }
+    }
+}
+
 /// Why a store operation failed. Messages never contain the database URL or a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
