@@ -20,9 +20,56 @@ const SCENARIOS: [&str; 4] = [
     "kube-prometheus-stack",
     "external-secrets",
 ];
-/// prometheus-operator kinds: kubernetes-validate ships only the core API schemas, so these are
-/// checked field by field below (`operator_objects_have_the_fields_the_operator_reads`).
+/// prometheus-operator kinds: kubernetes-validate ships only the core API schemas (no CRDs), so
+/// these skip it and are checked field by field below against the operator's v1 field names
+/// (`operator_objects_use_only_fields_the_operator_knows`).
 const OPERATOR_KINDS: [&str; 2] = ["ServiceMonitor", "PrometheusRule"];
+/// Fields of monitoring.coreos.com/v1 the chart may use, by object path; a typo is unknown.
+const SERVICE_MONITOR_SPEC: &[&str] = &[
+    "endpoints",
+    "jobLabel",
+    "namespaceSelector",
+    "podTargetLabels",
+    "sampleLimit",
+    "selector",
+    "targetLabels",
+];
+const SERVICE_MONITOR_ENDPOINT: &[&str] = &[
+    "authorization",
+    "basicAuth",
+    "bearerTokenSecret",
+    "enableHttp2",
+    "followRedirects",
+    "honorLabels",
+    "honorTimestamps",
+    "interval",
+    "metricRelabelings",
+    "params",
+    "path",
+    "port",
+    "proxyUrl",
+    "relabelings",
+    "scheme",
+    "scrapeTimeout",
+    "targetPort",
+    "tlsConfig",
+];
+const RULE_GROUP: &[&str] = &[
+    "name",
+    "interval",
+    "limit",
+    "partial_response_strategy",
+    "rules",
+];
+const RULE: &[&str] = &[
+    "alert",
+    "annotations",
+    "expr",
+    "for",
+    "keep_firing_for",
+    "labels",
+    "record",
+];
 
 fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -744,6 +791,66 @@ fn autoscaling_replaces_replicas_and_brings_a_disruption_budget() {
     );
     let pdb = one_of_kind(&docs, "PodDisruptionBudget");
     assert_eq!(pdb["spec"]["selector"], api["spec"]["selector"]);
+}
+
+/// The keys of `object` that are not in `known`.
+fn unknown_keys<'a>(object: &'a Value, known: &[&str]) -> Vec<&'a str> {
+    object
+        .as_object()
+        .map(|map| {
+            map.keys()
+                .map(String::as_str)
+                .filter(|k| !known.contains(k))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn operator_objects_use_only_fields_the_operator_knows() {
+    let docs = render(
+        "kube-prometheus-stack",
+        &[
+            "serviceMonitor.relabelings[0].targetLabel=site",
+            "serviceMonitor.relabelings[0].replacement=ams1",
+        ],
+    );
+    let monitor = one_of_kind(&docs, "ServiceMonitor");
+    let spec = &monitor["spec"];
+    assert_eq!(
+        unknown_keys(spec, SERVICE_MONITOR_SPEC),
+        Vec::<&str>::new(),
+        "{spec}"
+    );
+    for endpoint in spec["endpoints"].as_array().expect("endpoints") {
+        assert_eq!(
+            unknown_keys(endpoint, SERVICE_MONITOR_ENDPOINT),
+            Vec::<&str>::new()
+        );
+        assert!(
+            endpoint["relabelings"].is_array(),
+            "relabelings are passed on: {endpoint}"
+        );
+    }
+    let rule = one_of_kind(&docs, "PrometheusRule");
+    for group in rule["spec"]["groups"].as_array().expect("groups") {
+        assert_eq!(
+            unknown_keys(group, RULE_GROUP),
+            Vec::<&str>::new(),
+            "{}",
+            group["name"]
+        );
+        for rule in group["rules"].as_array().expect("rules") {
+            assert_eq!(unknown_keys(rule, RULE), Vec::<&str>::new(), "{rule}");
+            assert!(rule["expr"].is_string(), "{rule}");
+        }
+    }
+    // The check can fail: a misspelt endpoint field is caught.
+    let typo = json!({"port": "metrics", "scrapeTimout": "10s"});
+    assert_eq!(
+        unknown_keys(&typo, SERVICE_MONITOR_ENDPOINT),
+        ["scrapeTimout"]
+    );
 }
 
 #[test]
