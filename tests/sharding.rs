@@ -1,0 +1,258 @@
+//! Sharded pollers without Kubernetes: three real `ispmonitor serve --shard N --total-shards 3`
+//! processes over one simulated fleet poll every device exactly once between them; the ordinal
+//! from the pod name; bad shard settings refused at start; `--no-poll` polls nothing.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::ispmonitor::{binary, sample_value, Ispmonitor};
+use common::simulator::Simulator;
+use ispmonitor::inventory::shard::owner;
+
+/// Fast polls: every second, so a poller that polls a device shows it within a few seconds.
+const FAST: [&str; 4] = [
+    "--write-config.interval",
+    "1s",
+    "--write-config.timeout",
+    "900ms",
+];
+const DEVICES: u32 = 30;
+const SHARDS: u32 = 3;
+
+/// The targets a poller reports `ispmonitor_target_up` for, and with which value.
+fn polled_targets(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("ispmonitor_target_up{target=\""))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn up(metrics: &str, target: &str) -> Option<f64> {
+    let series = format!("ispmonitor_target_up{{target=\"{target}\",protocol=\"snmp\"}}");
+    sample_value(metrics, &series)
+}
+
+/// The fleet's device names that rendezvous hashing gives to `shard` of `SHARDS`.
+fn expected_for(sim: &Simulator, shard: u32) -> BTreeSet<String> {
+    sim.devices
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| owner(name, SHARDS) == shard)
+        .collect()
+}
+
+/// `serve` with no API and without the test machine's own pod name or hostname.
+fn start_poller(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ispmonitor {
+    let mut args = vec!["--api.listen-address", "none"];
+    args.extend_from_slice(extra);
+    let mut all_env = vec![("POD_NAME", ""), ("HOSTNAME", "")];
+    all_env.extend_from_slice(env);
+    Ispmonitor::start_with_env(config, &args, &all_env)
+}
+
+/// Waits until the poller reports exactly `expected`, all up, then checks its shard metrics.
+fn assert_polls_exactly(poller: &Ispmonitor, expected: &BTreeSet<String>, ordinal: u32) -> String {
+    let metrics = poller.wait_for_metrics(
+        &format!("shard {ordinal} polling its {} devices", expected.len()),
+        Duration::from_secs(30),
+        |m| &polled_targets(m) == expected && expected.iter().all(|t| up(m, t) == Some(1.0)),
+    );
+    assert_eq!(
+        sample_value(&metrics, "ispmonitor_shard_ordinal"),
+        Some(f64::from(ordinal))
+    );
+    assert_eq!(
+        sample_value(&metrics, "ispmonitor_shard_total"),
+        Some(f64::from(SHARDS))
+    );
+    metrics
+}
+
+#[test]
+fn three_shards_poll_every_device_of_the_fleet_exactly_once() {
+    let sim = Simulator::start(DEVICES, &FAST);
+    let fleet: BTreeSet<String> = sim.devices.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(fleet.len(), DEVICES as usize);
+    let pollers: Vec<Ispmonitor> = (0..SHARDS)
+        .map(|shard| {
+            let shard = shard.to_string();
+            start_poller(
+                &sim.config,
+                &["--shard", &shard, "--total-shards", "3"],
+                &[],
+            )
+        })
+        .collect();
+
+    let mut union = BTreeSet::new();
+    for (ordinal, poller) in (0..SHARDS).zip(&pollers) {
+        let expected = expected_for(&sim, ordinal);
+        assert!(!expected.is_empty(), "shard {ordinal} got no device");
+        // Let a few more poll rounds pass: a target scheduled late would show up now.
+        std::thread::sleep(Duration::from_millis(1500));
+        let metrics = assert_polls_exactly(poller, &expected, ordinal);
+        for target in polled_targets(&metrics) {
+            assert!(
+                union.insert(target.clone()),
+                "{target} is polled by two shards"
+            );
+        }
+        let logs = poller.stderr_now();
+        let line = format!("polling shard {ordinal} of 3 ({} targets)", expected.len());
+        assert!(logs.contains(&line), "no {line:?} in the log:\n{logs}");
+    }
+    assert_eq!(union, fleet, "the shards together poll the whole fleet");
+
+    // /probe knows every inventory name on every shard, polled or not.
+    let (foreign, _) = sim
+        .devices
+        .iter()
+        .find(|(name, _)| owner(name, SHARDS) != 0)
+        .expect("a device of another shard");
+    let r = pollers[0].get(&format!("/probe?target={foreign}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(up(&r.text(), foreign) == Some(1.0), "{}", r.text());
+    assert!(!polled_targets(&pollers[0].metrics()).contains(foreign));
+}
+
+#[test]
+fn the_ordinal_comes_from_the_pod_name_then_the_hostname() {
+    let sim = Simulator::start(12, &FAST);
+    let by_pod = start_poller(
+        &sim.config,
+        &["--total-shards", "3"],
+        &[("POD_NAME", "ispmonitor-poller-2"), ("HOSTNAME", "other-1")],
+    );
+    assert_polls_exactly(&by_pod, &expected_for(&sim, 2), 2);
+    let by_hostname = start_poller(
+        &sim.config,
+        &[],
+        &[
+            ("HOSTNAME", "ispmonitor-poller-1"),
+            ("ISPMONITOR_TOTAL_SHARDS", "3"),
+        ],
+    );
+    assert_polls_exactly(&by_hostname, &expected_for(&sim, 1), 1);
+    // The flag wins over the pod name.
+    let by_flag = start_poller(
+        &sim.config,
+        &["--shard", "0", "--total-shards", "3"],
+        &[("POD_NAME", "ispmonitor-poller-2")],
+    );
+    assert_polls_exactly(&by_flag, &expected_for(&sim, 0), 0);
+}
+
+/// Arguments, environment, and what the error must say.
+type RefusedCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+/// Runs `serve` expecting it to refuse to start; returns its exit code and stderr.
+fn refused(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(config)
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--api.listen-address",
+            "none",
+        ])
+        .args(args)
+        .env_remove("POD_NAME")
+        .env_remove("HOSTNAME")
+        .env_remove("ISPMONITOR_SHARD")
+        .env_remove("ISPMONITOR_TOTAL_SHARDS")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ispmonitor serve");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn impossible_shard_settings_stop_the_start_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "targets:\n  - {name: ping-1, address: \"127.0.0.1\", kind: host, modules: [icmp]}\n",
+    )
+    .unwrap();
+    let cases: [RefusedCase; 6] = [
+        (
+            &["--shard", "3", "--total-shards", "3"],
+            &[],
+            "--shard 3 is out of range",
+        ),
+        (&["--shard", "1"], &[], "--shard 1 is out of range"),
+        (
+            &["--total-shards", "0"],
+            &[],
+            "--total-shards must be at least 1",
+        ),
+        (
+            &["--total-shards", "3"],
+            &[],
+            "--shard is not set and cannot be derived",
+        ),
+        (
+            &["--total-shards", "3"],
+            &[("POD_NAME", "ispmonitor-poller-5")],
+            "--shard 5 is out of range",
+        ),
+        (
+            &[],
+            &[("ISPMONITOR_TOTAL_SHARDS", "2"), ("POD_NAME", "poller")],
+            "--shard is not set and cannot be derived",
+        ),
+    ];
+    for (args, env, message) in cases {
+        let (code, stderr) = refused(&config, args, env);
+        assert_eq!(code, Some(1), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?} {env:?}: {stderr}");
+    }
+    // Not a number: clap's usage error (exit 2) names the flag.
+    let (code, stderr) = refused(&config, &["--shard", "x"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--shard"), "{stderr}");
+}
+
+#[test]
+fn no_poll_polls_nothing_but_still_probes_and_serves_metrics() {
+    let sim = Simulator::start(4, &FAST);
+    let requests = |sim: &Simulator| {
+        sample_value(&sim.metrics(), "ispmonitor_simulator_requests_total").unwrap()
+    };
+    let server = start_poller(&sim.config, &["--no-poll"], &[]);
+    // Several poll intervals: a scheduled target would have been polled by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let metrics = server.metrics();
+    assert!(polled_targets(&metrics).is_empty(), "{metrics}");
+    assert!(metrics.contains("ispmonitor_build_info"), "{metrics}");
+    assert!(
+        !metrics.contains("ispmonitor_shard_"),
+        "no shard: {metrics}"
+    );
+    assert_eq!(requests(&sim), 0.0, "the fleet saw SNMP requests");
+    assert!(server
+        .stderr_now()
+        .contains("--no-poll: no targets are scheduled"));
+
+    let (name, _) = &sim.devices[0];
+    let r = server.get(&format!("/probe?target={name}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up(&r.text(), name), Some(1.0), "{}", r.text());
+    assert!(requests(&sim) > 0.0, "the probe reached the fleet");
+
+    // The environment variable turns it on as well.
+    let by_env = start_poller(&sim.config, &[], &[("ISPMONITOR_NO_POLL", "true")]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(polled_targets(&by_env.metrics()).is_empty());
+}
