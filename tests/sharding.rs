@@ -1,6 +1,7 @@
 //! Sharded pollers without Kubernetes: three real `ispmonitor serve --shard N --total-shards 3`
 //! processes over one simulated fleet poll every device exactly once between them; the ordinal
-//! from the pod name; bad shard settings refused at start; `--no-poll` polls nothing.
+//! from the pod name; the database's routers split like the file's, with `/api/v1/sd?shard=&of=`
+//! listing what each poller polls; bad shard settings refused at start; `--no-poll` polls nothing.
 
 mod common;
 
@@ -9,9 +10,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::api::{self, Api};
 use common::ispmonitor::{binary, sample_value, Ispmonitor};
+use common::postgres::TestDb;
 use common::simulator::Simulator;
 use ispmonitor::inventory::shard::owner;
+use serde_json::json;
 
 /// Fast polls: every second, so a poller that polls a device shows it within a few seconds.
 const FAST: [&str; 4] = [
@@ -146,6 +150,101 @@ fn the_ordinal_comes_from_the_pod_name_then_the_hostname() {
         &[("POD_NAME", "ispmonitor-poller-2")],
     );
     assert_polls_exactly(&by_flag, &expected_for(&sim, 0), 0);
+}
+
+const COMMUNITY: &str = "shard-s3cret-community";
+
+/// `count` names `<prefix>-<i>`, chosen so each of two shards owns `count / 2` of them: the test
+/// then covers both shards whatever the hash does.
+fn balanced_names(prefix: &str, count: usize) -> Vec<String> {
+    let mut per_shard = [Vec::new(), Vec::new()];
+    for i in 0.. {
+        let name = format!("{prefix}-{i}");
+        let shard = &mut per_shard[owner(&name, 2) as usize];
+        if shard.len() < count / 2 {
+            shard.push(name);
+        }
+        if per_shard.iter().all(|s| s.len() == count / 2) {
+            break;
+        }
+    }
+    per_shard.concat()
+}
+
+#[test]
+fn database_routers_split_like_file_targets_and_sd_lists_each_shard() {
+    let sim = Simulator::start(8, &["--community", COMMUNITY]);
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ispmonitor.yaml");
+    let file_names = balanced_names("file-r", 4);
+    let db_names = balanced_names("db-r", 4);
+    let mut yaml = format!(
+        "global: {{interval: 1s, timeout: 800ms}}\n\
+         database: {{resync_interval: 1h}}\n\
+         credentials:\n  file-v2c: {{type: snmp, version: 2c, community: {COMMUNITY}}}\n\
+         targets:\n"
+    );
+    for (name, (_, address)) in file_names.iter().zip(&sim.devices[..4]) {
+        yaml.push_str(&format!(
+            "  - {{name: {name}, address: \"{address}\", kind: router, credential: file-v2c, modules: [system]}}\n"
+        ));
+    }
+    std::fs::write(&config, yaml).unwrap();
+    let db_env = [
+        ("ISPMONITOR_DATABASE_URL", db.url()),
+        ("ISPMONITOR_SECRET_KEY", api::SECRET_KEY.to_string()),
+    ];
+    let db_env: Vec<(&str, &str)> = db_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The chart's layout: one API process that polls nothing, pollers without the API.
+    let api_process = Ispmonitor::start_with_env(&config, &["--migrate", "--no-poll"], &db_env);
+    let operator = Api::new(
+        &api_process.api_addr,
+        Some(&api::create_token(&db.url(), "operator", "ops")),
+    );
+    let pollers: Vec<Ispmonitor> = ["0", "1"]
+        .iter()
+        .map(|shard| start_poller(&config, &["--shard", shard, "--total-shards", "2"], &db_env))
+        .collect();
+    for (name, (_, address)) in db_names.iter().zip(&sim.devices[4..]) {
+        let router = json!({"name": name, "address": address, "credential": "file-v2c",
+            "modules": ["system"]});
+        let created = operator.post("/api/v1/routers", &router);
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+
+    for (ordinal, poller) in (0u32..).zip(&pollers) {
+        let expected: BTreeSet<String> = file_names
+            .iter()
+            .chain(&db_names)
+            .filter(|name| owner(name, 2) == ordinal)
+            .cloned()
+            .collect();
+        assert_eq!(expected.len(), 4, "two file and two database targets each");
+        let metrics = poller.wait_for_metrics(
+            &format!("shard {ordinal} polling {expected:?}"),
+            Duration::from_secs(30),
+            |m| polled_targets(m) == expected && expected.iter().all(|t| up(m, t) == Some(1.0)),
+        );
+        assert_eq!(sample_value(&metrics, "ispmonitor_shard_total"), Some(2.0));
+        let sd = operator.get(&format!("/api/v1/sd?shard={ordinal}&of=2"));
+        assert_eq!(sd.status, 200, "{}", sd.text());
+        let listed: BTreeSet<String> = sd
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["labels"]["__param_target"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            listed, expected,
+            "SD shard {ordinal} lists what the poller polls"
+        );
+    }
+    assert!(polled_targets(&api_process.metrics()).is_empty());
+    for poller in pollers {
+        assert!(!poller.stop_and_logs().contains(COMMUNITY));
+    }
 }
 
 /// Arguments, environment, and what the error must say.
