@@ -304,7 +304,7 @@ fn impossible_shard_settings_stop_the_start_naming_the_flag() {
         (
             &["--total-shards", "3"],
             &[("POD_NAME", "ispmonitor-poller-5")],
-            "--shard 5 is out of range",
+            "the pod name \"ispmonitor-poller-5\" gives shard 5, which is out of range",
         ),
         (
             &[],

@@ -22,8 +22,17 @@ pub struct Shard {
 pub enum ShardError {
     #[error("--total-shards must be at least 1 (got 0)")]
     NoShards,
-    #[error("--shard {ordinal} is out of range: with --total-shards {total} it must be 0..{last}", last = total - 1)]
+    #[error("--shard {ordinal} is out of range: it must be less than --total-shards ({total})")]
     OrdinalOutOfRange { ordinal: u32, total: u32 },
+    #[error(
+        "--shard is not set and the pod name {pod:?} gives shard {ordinal}, which is out of \
+         range: it must be less than --total-shards ({total})"
+    )]
+    PodOrdinalOutOfRange {
+        pod: String,
+        ordinal: u32,
+        total: u32,
+    },
     #[error(
         "--shard is not set and cannot be derived: --total-shards {total} needs --shard N \
          (ISPMONITOR_SHARD) or a pod name ending in -N in POD_NAME or HOSTNAME (found {found})"
@@ -56,24 +65,34 @@ impl Shard {
         if total == 0 {
             return Err(ShardError::NoShards);
         }
-        let ordinal = match settings.ordinal {
-            Some(ordinal) => ordinal,
-            None if total == 1 => 0,
-            None => settings
-                .pod_name
-                .and_then(ordinal_from_pod_name)
-                .ok_or_else(|| ShardError::NotDerivable {
-                    total,
-                    found: match settings.pod_name {
-                        Some(name) => format!("{name:?}"),
-                        None => "neither".to_string(),
-                    },
-                })?,
-        };
-        if ordinal >= total {
-            return Err(ShardError::OrdinalOutOfRange { ordinal, total });
+        match settings.ordinal {
+            Some(ordinal) if ordinal >= total => {
+                Err(ShardError::OrdinalOutOfRange { ordinal, total })
+            }
+            Some(ordinal) => Ok(Shard { ordinal, total }),
+            None if total == 1 => Ok(Shard::ALL),
+            None => Self::from_pod_name(settings.pod_name, total),
         }
-        Ok(Shard { ordinal, total })
+    }
+
+    /// The ordinal a StatefulSet gave this pod, checked against the shard count.
+    fn from_pod_name(pod_name: Option<&str>, total: u32) -> Result<Shard, ShardError> {
+        let Some(pod) = pod_name else {
+            let found = "neither".to_string();
+            return Err(ShardError::NotDerivable { total, found });
+        };
+        match ordinal_from_pod_name(pod) {
+            None => Err(ShardError::NotDerivable {
+                total,
+                found: format!("{pod:?}"),
+            }),
+            Some(ordinal) if ordinal >= total => Err(ShardError::PodOrdinalOutOfRange {
+                pod: pod.to_string(),
+                ordinal,
+                total,
+            }),
+            Some(ordinal) => Ok(Shard { ordinal, total }),
+        }
     }
 
     /// Whether this shard polls the target called `name`.
@@ -252,7 +271,7 @@ mod tests {
         assert!(text(resolve(None, Some(0), None)).contains("--total-shards"));
         assert!(text(resolve(Some(3), Some(3), None)).starts_with("--shard 3"));
         assert!(text(resolve(Some(1), None, None)).starts_with("--shard 1"));
-        assert!(text(resolve(None, Some(3), Some("p-3"))).starts_with("--shard 3"));
+        assert!(text(resolve(None, Some(3), Some("p-3"))).contains("\"p-3\" gives shard 3"));
         assert!(text(resolve(None, Some(3), Some("poller"))).contains("\"poller\""));
         assert!(text(resolve(None, Some(3), None)).starts_with("--shard is not set"));
     }
