@@ -16,7 +16,7 @@ use crate::api::audit::spawn_audit_retention;
 use crate::api::ApiState;
 use crate::cli::ServeArgs;
 use crate::config::{self, Config};
-use crate::inventory::{self, ChangeLog, SyncSettings, SyncedInventory};
+use crate::inventory::{self, ChangeLog, Shard, ShardSettings, SyncSettings, SyncedInventory};
 use crate::license::service::LicenseService;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::collector::ProcessFacts;
@@ -67,11 +67,70 @@ struct Server {
     changes: ChangeLog,
     /// The license service, when this process serves the API.
     license: Option<Arc<LicenseService>>,
+    /// What this process polls: its shard of the inventory, or nothing (`--no-poll`).
+    polling: Polling,
+}
+
+/// Which of the effective inventory's targets this process schedules. /probe and the API
+/// still see the whole inventory: only the scheduler gets the filtered part.
+#[derive(Debug, Clone, Copy)]
+enum Polling {
+    Shard(Shard),
+    /// `--no-poll`: the API and /metrics only.
+    Nothing,
+}
+
+impl Polling {
+    fn from_args(args: &ServeArgs) -> anyhow::Result<Polling> {
+        // An empty variable counts as unset (a Downward API field that resolved to nothing).
+        let named = |var: &str| std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        let pod_name = named("POD_NAME").or_else(|| named("HOSTNAME"));
+        let shard = Shard::resolve(&ShardSettings {
+            ordinal: args.shard,
+            total: args.total_shards,
+            pod_name: pod_name.as_deref(),
+        })?;
+        Ok(if args.no_poll {
+            Polling::Nothing
+        } else {
+            Polling::Shard(shard)
+        })
+    }
+
+    /// The part of `config` the scheduler runs.
+    fn scheduled(&self, config: &Config) -> Config {
+        match self {
+            Polling::Shard(shard) => shard.filter(config),
+            Polling::Nothing => {
+                let mut nothing = config.clone();
+                nothing.targets.clear();
+                nothing
+            }
+        }
+    }
+
+    /// `ispmonitor_shard_ordinal` / `_total`; a `--no-poll` process is no shard and exports
+    /// neither.
+    fn facts(&self) -> ProcessFacts {
+        match self {
+            Polling::Shard(shard) => ProcessFacts {
+                shard_ordinal: u64::from(shard.ordinal),
+                shard_total: u64::from(shard.total),
+                no_poll: false,
+            },
+            Polling::Nothing => ProcessFacts {
+                no_poll: true,
+                ..ProcessFacts::default()
+            },
+        }
+    }
 }
 
 /// `ispmonitor serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config_path = args.config.config.clone();
+    // Before anything binds: a bad shard setting is a startup error naming the flag.
+    let polling = Polling::from_args(&args)?;
     let initial = config::load_file(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let listen = listen_addresses(&args, &initial);
     let listeners = bind_all(&listen).await?;
@@ -111,11 +170,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         database_inventory: None,
         changes: ChangeLog::default(),
         license: None,
+        polling,
     };
     server.await_first_sync(first_sync_wait).await;
     let summary = server.apply_effective();
     lifecycle.set_scheduling();
     tracing::info!(targets = summary.added, listen = ?listen, "ispmonitor {} started", crate::build_info::long_version());
+    match polling {
+        Polling::Shard(shard) => tracing::info!(
+            shard = shard.ordinal,
+            total_shards = shard.total,
+            "polling shard {} of {} ({} targets)",
+            shard.ordinal,
+            shard.total,
+            summary.added
+        ),
+        Polling::Nothing => tracing::info!("--no-poll: no targets are scheduled"),
+    }
 
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(8);
     // The license belongs to the API: the process serving it enforces and reports it.
@@ -136,10 +207,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config: server.config.clone(),
         lifecycle: lifecycle.clone(),
         reload: reload_tx,
-        facts: ProcessFacts {
-            shard_ordinal: 0,
-            shard_total: 1,
-        },
+        facts: polling.facts(),
         // The API's request and database metrics go out on this same /metrics.
         sources: api_state
             .iter()
@@ -320,15 +388,18 @@ impl Server {
             .clone()
     }
 
-    /// The file's config plus the database inventory, handed to the scheduler (which only
-    /// touches targets that changed) and to /probe.
+    /// The file's config plus the database inventory: this shard's part of it goes to the
+    /// scheduler (which only touches targets that changed), all of it to /probe, so any shard
+    /// answers /probe for any inventory name.
     fn apply_effective(&mut self) -> ApplySummary {
         let file = self.file_config();
         let merged = inventory::effective(&file, self.database_inventory.as_deref());
         self.changes.report(&merged);
         self.metrics
             .set_inventory_invalid_targets(merged.invalid_targets());
-        let summary = self.scheduler.apply(&merged.config);
+        let summary = self
+            .scheduler
+            .apply(&self.polling.scheduled(&merged.config));
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(merged.config);
         summary
     }

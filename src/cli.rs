@@ -270,6 +270,22 @@ pub struct ServeArgs {
     /// Apply database migrations before starting (same as `ispmonitor migrate`).
     #[arg(long = "migrate", env = "ISPMONITOR_MIGRATE")]
     pub migrate: bool,
+
+    /// This poller's shard (0-based) when several pollers split the inventory. Without it,
+    /// --total-shards > 1 takes the ordinal from the pod name: POD_NAME (else HOSTNAME) ending
+    /// in -N, as StatefulSet pods do (ispmonitor-poller-2 is shard 2).
+    #[arg(long = "shard", env = "ISPMONITOR_SHARD")]
+    pub shard: Option<u32>,
+
+    /// How many pollers split the inventory (default 1: this one polls everything). Each
+    /// target is polled by exactly one shard, chosen by rendezvous hashing of its name.
+    #[arg(long = "total-shards", env = "ISPMONITOR_TOTAL_SHARDS")]
+    pub total_shards: Option<u32>,
+
+    /// Schedule no polls: serve the API, /metrics, health and /probe only (the API Deployment
+    /// next to sharded pollers runs like this).
+    #[arg(long = "no-poll", env = "ISPMONITOR_NO_POLL")]
+    pub no_poll: bool,
 }
 
 fn parse_delay(text: &str) -> Result<std::time::Duration, String> {

@@ -296,6 +296,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         shutdown_delay: Duration::ZERO,
         api_listen_address: args.api_listen_address.clone(),
         migrate: false,
+        // The demo is one process polling the whole demo fleet.
+        shard: Some(0),
+        total_shards: Some(1),
+        no_poll: false,
     })
     .await;
     stop.cancel();

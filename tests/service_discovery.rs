@@ -176,11 +176,39 @@ fn sd_serves_the_effective_inventory_in_the_http_sd_format() {
         field_of_error(&s.viewer, "/api/v1/sd?module=nope"),
         "module"
     );
-    assert_eq!(field_of_error(&s.viewer, "/api/v1/sd?shard=1"), "shard");
+    assert_eq!(field_of_error(&s.viewer, "/api/v1/sd?colour=1"), "colour");
+    sd_shards_split_the_inventory(&s.viewer);
 
     promtool_discovers_and_relabels(&s);
     let logs = s.server.stop_and_logs();
     assert!(!logs.contains(COMMUNITY));
+}
+
+/// `?shard=N&of=M`: the shards' lists are disjoint and together the whole inventory, and
+/// bad combinations are a 422 naming the parameter.
+fn sd_shards_split_the_inventory(viewer: &Api) {
+    let all = viewer.get("/api/v1/sd").json();
+    let all = all.as_array().unwrap();
+    let mut union = Vec::new();
+    for shard in 0..3 {
+        let r = viewer.get(&format!("/api/v1/sd?shard={shard}&of=3"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        for group in r.json().as_array().unwrap() {
+            assert!(
+                all.contains(group),
+                "shard {shard} lists an unknown {group}"
+            );
+            assert!(!union.contains(group), "{group} is in two shards");
+            union.push(group.clone());
+        }
+    }
+    assert_eq!(union.len(), all.len(), "the shards together: {union:?}");
+    assert_eq!(viewer.get("/api/v1/sd?shard=0&of=1").json(), json!(all));
+    assert_eq!(field_of_error(viewer, "/api/v1/sd?shard=3&of=3"), "shard");
+    assert_eq!(field_of_error(viewer, "/api/v1/sd?shard=0&of=0"), "of");
+    assert_eq!(field_of_error(viewer, "/api/v1/sd?shard=1"), "of");
+    assert_eq!(field_of_error(viewer, "/api/v1/sd?of=2"), "shard");
+    assert_eq!(field_of_error(viewer, "/api/v1/sd?shard=x&of=2"), "shard");
 }
 
 /// `promtool check service-discovery` queries the running API with the token from a file and

@@ -1,6 +1,6 @@
 //! `GET /api/v1/sd`: Prometheus HTTP service discovery over the effective inventory (the YAML
 //! file's targets plus the database's valid ones), one target group per device, shaped for
-//! the `/probe` multi-target pattern.
+//! the `/probe` multi-target pattern; `?shard=N&of=M` lists one poller shard's targets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use super::extract::ApiQuery;
 use super::routes::{Access, Route};
 use super::ApiState;
 use crate::config::{Config, Target, TargetKind};
+use crate::inventory::Shard;
 use crate::store::inventory;
 use crate::store::tokens::Role;
 
@@ -29,7 +30,7 @@ pub fn routes() -> Vec<Route> {
     .doc(
         "service discovery",
         "Prometheus HTTP service discovery (http_sd_configs): every target as a target group \
-         for the /probe multi-target pattern",
+         for the /probe multi-target pattern; `shard` and `of` list one poller shard's part",
     )
     .query::<SdQuery>()
     .response::<Vec<TargetGroup>>()]
@@ -43,6 +44,11 @@ pub struct SdQuery {
     pub kind: Option<String>,
     /// Only targets polled with this module; `__param_module` is then this module alone.
     pub module: Option<String>,
+    /// Only the targets shard `shard` of `of` polls (the pollers' own split, by rendezvous
+    /// hashing of the target name); needs `of`.
+    pub shard: Option<u32>,
+    /// How many shards split the inventory (with `shard`).
+    pub of: Option<u32>,
 }
 
 /// One http_sd target group: one device.
@@ -62,6 +68,7 @@ async fn service_discovery(
 ) -> Result<Json<Vec<TargetGroup>>, ApiError> {
     let file = state.current_config();
     let kind = query.kind.as_deref().map(parse_kind).transpose()?;
+    let shard = parse_shard(query.shard, query.of)?;
     if let Some(module) = &query.module {
         if !file.modules.contains_key(module) {
             let known: Vec<&str> = file.modules.keys().map(String::as_str).collect();
@@ -81,6 +88,7 @@ async fn service_discovery(
                 .as_ref()
                 .is_none_or(|m| t.modules.iter().any(|module| &module.name == m))
         })
+        .filter(|t| shard.owns(&t.name))
         .map(|t| target_group(t, query.module.as_deref()))
         .collect();
     Ok(Json(groups))
@@ -95,6 +103,27 @@ fn parse_kind(kind: &str) -> Result<TargetKind, ApiError> {
             "kind",
             format!("unknown kind {other:?} (use router, server or host)"),
         )),
+    }
+}
+
+/// `shard` and `of` come together; without them every shard's targets are listed.
+fn parse_shard(shard: Option<u32>, of: Option<u32>) -> Result<Shard, ApiError> {
+    match (shard, of) {
+        (None, None) => Ok(Shard::ALL),
+        (Some(_), None) => Err(ApiError::validation(
+            "of",
+            "shard needs of (the shard count)",
+        )),
+        (None, Some(_)) => Err(ApiError::validation("shard", "of needs shard (0-based)")),
+        (Some(_), Some(0)) => Err(ApiError::validation("of", "of must be at least 1")),
+        (Some(ordinal), Some(total)) if ordinal >= total => Err(ApiError::validation(
+            "shard",
+            format!(
+                "shard {ordinal} is out of range for of={total} (0..{})",
+                total - 1
+            ),
+        )),
+        (Some(ordinal), Some(total)) => Ok(Shard { ordinal, total }),
     }
 }
 
@@ -161,6 +190,23 @@ mod tests {
             target_group(&config.targets[0], Some("icmp")).labels["__param_module"],
             "icmp"
         );
+    }
+
+    #[test]
+    fn shard_parameters_are_checked_and_named() {
+        assert_eq!(parse_shard(None, None).unwrap(), Shard::ALL);
+        assert_eq!(
+            parse_shard(Some(2), Some(3)).unwrap(),
+            Shard {
+                ordinal: 2,
+                total: 3
+            }
+        );
+        let field = |shard, of| parse_shard(shard, of).unwrap_err().field;
+        assert_eq!(field(Some(3), Some(3)).as_deref(), Some("shard"));
+        assert_eq!(field(Some(0), Some(0)).as_deref(), Some("of"));
+        assert_eq!(field(Some(0), None).as_deref(), Some("of"));
+        assert_eq!(field(None, Some(3)).as_deref(), Some("shard"));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! database by LISTEN/NOTIFY and a periodic full resync.
 
 pub mod merge;
+pub mod shard;
 pub mod sync;
 
 pub use merge::{effective, ChangeLog, Effective};
+pub use shard::{Shard, ShardError, ShardSettings};
 pub use sync::{spawn_sync, SyncSettings, SyncedInventory};

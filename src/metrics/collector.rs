@@ -20,6 +20,9 @@ use crate::poller::results::TargetResults;
 pub struct ProcessFacts {
     pub shard_ordinal: u64,
     pub shard_total: u64,
+    /// `serve --no-poll`: no shard metrics, so this process neither counts as a poller shard
+    /// (`ShardMissing`, `ShardsDisagree`) nor hides an absent poller (`PollerAbsent`).
+    pub no_poll: bool,
 }
 
 /// Renders the full `/metrics` exposition.
@@ -203,6 +206,9 @@ fn write_poller_families(
     write_scheduler_gauges(enc, poller);
     write_fleet_status(enc, targets);
     write_config_state(enc, targets, poller);
+    if facts.no_poll {
+        return;
+    }
     let name = "ispmonitor_shard_ordinal";
     enc.family(&desc(name));
     enc.sample(name, [], Value::Int(facts.shard_ordinal));
