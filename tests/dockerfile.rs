@@ -283,6 +283,34 @@ fn the_healthcheck_command_exists_in_the_binary_it_names() {
 }
 
 #[test]
+fn the_healthcheck_default_url_is_an_exposed_port_on_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ispmonitor"))
+        .args(["healthcheck", "--help"])
+        .env_remove("ISPMONITOR_HEALTHCHECK_URL")
+        .output()
+        .expect("run ispmonitor");
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let default = help
+        .split_once("--url <URL>")
+        .and_then(|(_, url_option)| url_option.split("[default: ").nth(1))
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no default URL in:\n{help}"));
+    let authority = default
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("{default}: not plain HTTP on loopback"));
+    let port = authority.split('/').next().unwrap();
+    let exposed: Vec<String> = runtime()
+        .all("EXPOSE")
+        .iter()
+        .flat_map(|e| e.args.split_whitespace().map(str::to_string))
+        .collect();
+    assert!(
+        exposed.iter().any(|p| p == port),
+        "{default}: port not in EXPOSE {exposed:?}"
+    );
+}
+
+#[test]
 fn the_build_is_locked_and_release_and_fetches_in_its_own_layer() {
     let builder = &dockerfile()[0];
     let runs: Vec<&str> = builder.all("RUN").iter().map(|r| r.args.as_str()).collect();
