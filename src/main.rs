@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ispmonitor::cli::{Cli, Command};
-use ispmonitor::{admin, app, catalog, demo, license, telemetry};
+use ispmonitor::{admin, app, catalog, demo, healthcheck, license, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(app::serve(args)),
         Command::Simulate(args) => run_async(demo::simulate(*args)),
         Command::Demo(args) => run_async(demo::demo(*args)),
+        Command::Healthcheck(args) => run_async(healthcheck::check(&args.url)),
         Command::Migrate(args) => run_async(admin::migrate(args)),
         Command::Token(command) => run_async(admin::token(command)),
         Command::License(command) => ExitCode::from(license::commands::run(
