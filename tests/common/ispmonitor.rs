@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::http;
@@ -17,10 +18,26 @@ pub struct Ispmonitor {
     log_dir: tempfile::TempDir,
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
+/// A free TCP port on 127.0.0.1, for a server the test starts next.
+///
+/// Picked below the kernel's ephemeral range (32768 and up by default) rather than with
+/// `bind(:0)`: a port from that range, once released, can be taken by any outgoing connection
+/// (a database client, an HTTP request) before the server binds it, which failed parallel tests
+/// with "Address already in use". Each test process walks its own sequence, starting from its
+/// pid, so parallel tests in one process never pick the same port.
 pub fn free_tcp_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().unwrap().port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(97);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + start.wrapping_add(n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port between {FIRST} and {}", FIRST + SPAN);
 }
 
 pub fn binary() -> &'static str {
