@@ -49,14 +49,7 @@ fn reason(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         return format!("no answer within {}s", TIMEOUT.as_secs());
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::error_text::one_line(error)
 }
 
 /// `url` without a password in its user info, fit for a log line.

@@ -77,23 +77,8 @@ pub async fn ask(
             "the license server answered HTTP {}",
             response.status().as_u16()
         )),
-        Err(error) => Answer::Failed(describe(&error.without_url())),
+        Err(error) => Answer::Failed(crate::error_text::one_line(&error.without_url())),
     }
-}
-
-/// The error and its causes on one line ("error sending request: connection refused").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Failures are retried sooner than the regular interval, so a short outage is over quickly.
