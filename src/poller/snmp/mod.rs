@@ -4,6 +4,7 @@ pub mod decode;
 pub mod error;
 pub mod modules;
 pub mod session;
+pub mod stats;
 pub mod value;
 pub mod walk;
 
@@ -19,6 +20,7 @@ use crate::poller::outcome::PollOutcome;
 use self::decode::Decoded;
 use self::error::SnmpError;
 use self::session::{Session, SessionSettings};
+use self::stats::SnmpTargetStats;
 
 /// Everything one SNMP poller needs to poll one target.
 #[derive(Debug, Clone)]
@@ -36,12 +38,19 @@ pub struct SnmpJob {
 pub struct SnmpPoller {
     job: SnmpJob,
     session: Session,
+    /// Counters shared by the target's sessions, for the per-target self-metrics.
+    stats: Arc<SnmpTargetStats>,
 }
 
 impl SnmpPoller {
     pub fn new(job: SnmpJob) -> Self {
-        let session = Session::new(session_settings(&job));
-        SnmpPoller { job, session }
+        let stats = Arc::new(SnmpTargetStats::default());
+        let session = Session::new(session_settings(&job, stats.clone()));
+        SnmpPoller {
+            job,
+            session,
+            stats,
+        }
     }
 
     /// Polls every module once. Never takes longer than `job.timeout` (plus scheduling noise).
@@ -106,7 +115,7 @@ fn into_outcome(decoded: Decoded) -> Result<PollOutcome, SnmpError> {
     })
 }
 
-fn session_settings(job: &SnmpJob) -> SessionSettings {
+fn session_settings(job: &SnmpJob, stats: Arc<SnmpTargetStats>) -> SessionSettings {
     let attempts = job.settings.retries.saturating_add(1);
     SessionSettings {
         host: job.target.host.clone(),
@@ -114,6 +123,7 @@ fn session_settings(job: &SnmpJob) -> SessionSettings {
         credential: job.credential.clone(),
         retries: job.settings.retries,
         attempt_timeout: job.timeout / attempts,
+        stats,
     }
 }
 

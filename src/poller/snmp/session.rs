@@ -2,6 +2,7 @@
 //! timeout or request-id mismatch so a late reply can never desynchronise the session.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use snmp2::v3;
@@ -9,6 +10,7 @@ use snmp2::AsyncSession;
 use tokio::time::Instant;
 
 use super::error::SnmpError;
+use super::stats::SnmpTargetStats;
 use super::value::{oid_from_snmp2, oid_to_snmp2, Oid, SnmpValue, Varbind};
 use crate::config::{
     AuthProtocol, KeyExtension, PrivProtocol, SecurityLevel, SnmpCredential, SnmpV3Credential,
@@ -59,6 +61,8 @@ pub struct SessionSettings {
     pub retries: u32,
     /// Time allowed for one attempt (the poll timeout shared among the attempts).
     pub attempt_timeout: Duration,
+    /// The target's counters, shared by all its sessions.
+    pub stats: Arc<SnmpTargetStats>,
 }
 
 /// A session to one agent that survives between polls and rebuilds itself when needed.
