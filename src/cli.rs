@@ -336,7 +336,7 @@ pub struct FleetArgs {
 
     /// Interfaces per router (ifNumber).
     #[arg(long = "interfaces", env = "ISPMONITOR_SIM_INTERFACES", default_value_t = 48,
-          value_parser = clap::value_parser!(u32).range(1..=4096))]
+          value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub interfaces: u32,
 
     /// Seed of the fleet: the same seed gives the same routers, interfaces and traffic.

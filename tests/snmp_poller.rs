@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::snmpd::{
-    pass_script, ScriptFile, Snmpd, SnmpdOptions, V3User, AUTH_PASSWORD, PRIV_PASSWORD,
+    pass_script, ScriptFile, Snmpd, SnmpdOptions, V3User, AUTH_PASSWORD, PRIV_PASSWORD, V3_USERS,
 };
 use ispmonitor::config::{
     AuthProtocol, CustomMetric, CustomMetricType, CustomSnmpModule, KeyExtension, Module,
@@ -29,6 +29,7 @@ fn settings(retries: u32, wrap_large_counters: bool) -> SnmpGlobal {
         retries,
         max_oids_per_get: 10,
         wrap_large_counters,
+        max_requests_in_flight: 1,
     }
 }
 
@@ -639,6 +640,36 @@ async fn a_late_reply_never_desynchronises_the_next_polls() {
         let outcome = timed_poll(&mut poller, TIMEOUT).await;
         assert_eq!(outcome.result, Ok(()), "{outcome:#?}");
     }
+}
+
+#[tokio::test]
+async fn a_v3_timeout_keeps_the_discovered_engine() {
+    let agent = Snmpd::start();
+    let proxy = DelayingProxy::start(agent.port, Duration::from_millis(1200)).await;
+    let user = V3_USERS
+        .iter()
+        .find(|user| user.name == "sha256aes256")
+        .expect("user");
+    let mut spec = JobSpec::new(
+        proxy.port,
+        v3(user, AUTH_PASSWORD),
+        vec![SnmpModule::System, SnmpModule::IfMib],
+    );
+    // One request in flight: the proxy forwards replies to the one socket that asked last.
+    spec.settings = settings(0, false);
+    let mut poller = spec.poller();
+    assert_eq!(timed_poll(&mut poller, TIMEOUT).await.result, Ok(()));
+
+    proxy.delay_next_replies(1);
+    let late = timed_poll(&mut poller, TIMEOUT).await;
+    assert_eq!(late, PollOutcome::failed(FailureReason::Timeout));
+    for _ in 0..3 {
+        let outcome = timed_poll(&mut poller, TIMEOUT).await;
+        assert_eq!(outcome.result, Ok(()), "{outcome:#?}");
+    }
+    let stats = poller.stats();
+    assert_eq!(stats.timeouts, 1, "{stats:?}");
+    assert_eq!(stats.engine_discoveries, 1, "{stats:?}");
 }
 
 #[tokio::test]

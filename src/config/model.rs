@@ -46,6 +46,9 @@ pub struct SnmpGlobal {
     pub max_oids_per_get: usize,
     /// Wrap Counter64 values at 2^53 (as snmp_exporter does) so they stay exact as float64.
     pub wrap_large_counters: bool,
+    /// Requests one target may have in flight at once: a walk's columns are split into this
+    /// many chains, each on its own socket. 1 sends one request after another.
+    pub max_requests_in_flight: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -40,6 +40,7 @@ pub struct RawSnmpGlobal {
     pub retries: Option<i64>,
     pub max_oids_per_get: Option<i64>,
     pub wrap_large_counters: Option<bool>,
+    pub max_requests_in_flight: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

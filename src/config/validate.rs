@@ -139,6 +139,16 @@ fn validate_snmp_global(raw: Option<&RawSnmpGlobal>, problems: &mut Problems) ->
         )
         .unwrap_or(32),
         wrap_large_counters: raw.wrap_large_counters.unwrap_or(true),
+        // One request at a time by default: what an agent on a busy control plane expects
+        // from a poller (net-snmp's tools and snmp_exporter do the same). Raise it for big
+        // routers, where a walk is thousands of round trips in a row.
+        max_requests_in_flight: int_or(
+            "global.snmp.max_requests_in_flight",
+            raw.max_requests_in_flight,
+            1..=64,
+            problems,
+        )
+        .unwrap_or(1),
     }
 }
 

@@ -118,6 +118,7 @@ fn global(max_concurrent_polls: usize) -> Global {
             retries: 0,
             max_oids_per_get: 32,
             wrap_large_counters: true,
+            max_requests_in_flight: 1,
         },
     }
 }

@@ -1,8 +1,10 @@
 //! SNMP polling (v1/v2c/v3): sessions with timeouts, GET and BULKWALK, built-in and custom modules.
 
 pub mod decode;
+pub mod engine;
 pub mod error;
 pub mod modules;
+pub mod pipeline;
 pub mod session;
 pub mod stats;
 pub mod value;
@@ -20,7 +22,7 @@ use crate::poller::outcome::PollOutcome;
 use self::decode::Decoded;
 use self::error::SnmpError;
 use self::session::{Session, SessionSettings};
-use self::stats::SnmpTargetStats;
+use self::stats::{SnmpTargetStats, SnmpTargetStatsSnapshot};
 
 /// Everything one SNMP poller needs to poll one target.
 #[derive(Debug, Clone)]
@@ -45,12 +47,18 @@ pub struct SnmpPoller {
 impl SnmpPoller {
     pub fn new(job: SnmpJob) -> Self {
         let stats = Arc::new(SnmpTargetStats::default());
-        let session = Session::new(session_settings(&job, stats.clone()));
+        let mut session = Session::new(session_settings(&job, stats.clone()));
+        session.set_max_in_flight(job.settings.max_requests_in_flight);
         SnmpPoller {
             job,
             session,
             stats,
         }
+    }
+
+    /// The target's wire and cache counters so far.
+    pub fn stats(&self) -> SnmpTargetStatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// Polls every module once. Never takes longer than `job.timeout` (plus scheduling noise).
@@ -160,6 +168,7 @@ mod tests {
                 retries: 1,
                 max_oids_per_get: 10,
                 wrap_large_counters: false,
+                max_requests_in_flight: 1,
             },
             timeout: Duration::from_secs(1),
         };

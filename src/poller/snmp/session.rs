@@ -9,8 +9,9 @@ use snmp2::v3;
 use snmp2::AsyncSession;
 use tokio::time::Instant;
 
+use super::engine::{DiscoveryError, EngineCache, MAX_V3_IDLE};
 use super::error::SnmpError;
-use super::stats::SnmpTargetStats;
+use super::stats::{SnmpTargetStats, SnmpTargetStatsSnapshot};
 use super::value::{oid_from_snmp2, oid_to_snmp2, Oid, SnmpValue, Varbind};
 use crate::config::{
     AuthProtocol, KeyExtension, PrivProtocol, SecurityLevel, SnmpCredential, SnmpV3Credential,
@@ -65,12 +66,29 @@ pub struct SessionSettings {
     pub stats: Arc<SnmpTargetStats>,
 }
 
-/// A session to one agent that survives between polls and rebuilds itself when needed.
+/// A session to one agent that survives between polls and rebuilds itself when needed. It
+/// can lend extra lanes (sessions of their own, on their own sockets, sharing the target's
+/// settings, counters and v3 engine) to walks that keep several requests in flight.
 pub struct Session {
     settings: SessionSettings,
     /// The end of the current poll: no attempt runs past it.
     deadline: Instant,
-    live: Option<AsyncSession>,
+    live: Option<Live>,
+    /// The target's SNMPv3 engine, shared by its lanes.
+    engine: Arc<EngineCache>,
+    /// Requests this target may have in flight at once (1: one after another).
+    max_in_flight: usize,
+    /// Lanes beyond this one, kept between polls (built lazily, at most `max_in_flight - 1`).
+    extra_lanes: Vec<Session>,
+}
+
+/// A built snmp2 session and what we know about it.
+struct Live {
+    session: AsyncSession,
+    /// v3: the engine discovery its security parameters come from.
+    engine_generation: Option<u64>,
+    /// When the agent last answered on it (v3 sessions idle too long are rebuilt).
+    last_answer: Instant,
 }
 
 /// What to do after one attempt.
@@ -78,8 +96,13 @@ enum Step {
     Done(Response),
     /// v3 engine boots/time were updated: send the same request again at once.
     ResendNow,
+    /// v3 engine time was outside the agent's window; snmp2 took the agent's time from the
+    /// Report, so a resend on the same session normally fixes it.
+    Resync(SnmpError),
     /// The session may be out of step (timeout, mismatched reply): rebuild, then retry.
     Rebuild(SnmpError),
+    /// The agent no longer agrees with our v3 engine: rediscover, rebuild, then retry.
+    Rediscover(SnmpError),
     Fail(SnmpError),
 }
 
@@ -95,7 +118,25 @@ impl Session {
             settings,
             deadline: Instant::now(),
             live: None,
+            engine: Arc::default(),
+            max_in_flight: 1,
+            extra_lanes: Vec::new(),
         }
+    }
+
+    /// Lets walks keep up to `requests` requests in flight to this target (at least 1).
+    pub fn set_max_in_flight(&mut self, requests: usize) {
+        self.max_in_flight = requests.max(1);
+        self.extra_lanes.truncate(self.max_in_flight - 1);
+    }
+
+    /// The target's counters (shared by all its sessions and lanes).
+    pub fn stats(&self) -> SnmpTargetStatsSnapshot {
+        self.settings.stats.snapshot()
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
     }
 
     pub fn version(&self) -> SnmpVersion {
@@ -111,66 +152,170 @@ impl Session {
         self.deadline = deadline;
     }
 
-    /// Drops the live session: the next request builds a new socket (and, for v3, runs a new
-    /// engine discovery), so a late reply to an abandoned request can never be read.
+    /// Drops the live session (and the extra lanes): the next request builds a new socket, so
+    /// a late reply to an abandoned request can never be read. A v3 engine already discovered
+    /// is kept.
     pub fn discard(&mut self) {
         self.live = None;
+        self.extra_lanes.clear();
+    }
+
+    /// Takes `count` extra lanes out of this session (built on demand) for concurrent walks,
+    /// each with this session's deadline. Give them back with [`Session::return_lanes`]; lanes
+    /// never returned (a cancelled poll) are simply dropped with their sockets.
+    pub fn take_lanes(&mut self, count: usize) -> Vec<Session> {
+        let count = count.min(self.max_in_flight - 1);
+        let mut lanes = std::mem::take(&mut self.extra_lanes);
+        lanes.truncate(count);
+        while lanes.len() < count {
+            lanes.push(self.new_lane());
+        }
+        for lane in &mut lanes {
+            lane.deadline = self.deadline;
+        }
+        lanes
+    }
+
+    /// Puts lanes taken with [`Session::take_lanes`] back for the next polls.
+    pub fn return_lanes(&mut self, lanes: Vec<Session>) {
+        self.extra_lanes = lanes;
+    }
+
+    fn new_lane(&self) -> Session {
+        Session {
+            settings: self.settings.clone(),
+            deadline: self.deadline,
+            live: None,
+            engine: self.engine.clone(),
+            max_in_flight: 1,
+            extra_lanes: Vec::new(),
+        }
     }
 
     /// Sends one request with timeouts and retries, within the poll deadline.
     pub async fn request(&mut self, request: Request<'_>) -> Result<Response, SnmpError> {
         let mut failed_attempts = 0;
-        let mut resyncs = 0;
+        let mut resends = 0;
+        let mut time_resynced = false;
         loop {
             let now = Instant::now();
             if now >= self.deadline {
-                self.discard();
+                self.live = None;
                 return Err(SnmpError::Timeout);
             }
             let attempt_deadline = (now + self.settings.attempt_timeout).min(self.deadline);
             let attempt = tokio::time::timeout_at(attempt_deadline, self.attempt(request)).await;
             let step = match attempt {
-                Err(_elapsed) => Step::Rebuild(SnmpError::Timeout),
+                Err(_elapsed) => {
+                    SnmpTargetStats::bump(&self.settings.stats.timeouts);
+                    Step::Rebuild(SnmpError::Timeout)
+                }
                 Ok(result) => self.classify(result),
             };
-            match step {
+            let error = match step {
                 Step::Done(response) => return Ok(response),
-                Step::ResendNow => {
-                    resyncs += 1;
-                    if resyncs > MAX_ENGINE_RESYNCS {
-                        self.discard();
-                        return Err(SnmpError::Auth("engine time never settles".into()));
-                    }
-                }
-                Step::Rebuild(error) => {
-                    self.discard();
-                    failed_attempts += 1;
-                    tracing::debug!(%error, attempt = failed_attempts, "snmp request failed, rebuilding session");
-                    if failed_attempts > self.settings.retries {
-                        return Err(error);
-                    }
-                }
                 Step::Fail(error) => {
-                    self.discard();
+                    self.live = None;
                     return Err(error);
                 }
+                Step::ResendNow | Step::Resync(_) if resends >= MAX_ENGINE_RESYNCS => {
+                    self.live = None;
+                    return Err(SnmpError::Auth("engine time never settles".into()));
+                }
+                Step::ResendNow => {
+                    resends += 1;
+                    continue;
+                }
+                Step::Resync(_) if !time_resynced => {
+                    time_resynced = true;
+                    resends += 1;
+                    continue;
+                }
+                // A resend did not bring the time into the window: the engine is not the one
+                // we know (rebooted, or replaced under the same address).
+                Step::Resync(error) | Step::Rediscover(error) => {
+                    self.forget_engine().await;
+                    error
+                }
+                Step::Rebuild(error) => error,
+            };
+            self.live = None;
+            failed_attempts += 1;
+            tracing::debug!(%error, attempt = failed_attempts, "snmp request failed, rebuilding session");
+            if failed_attempts > self.settings.retries {
+                return Err(error);
             }
+            SnmpTargetStats::bump(&self.settings.stats.retries);
+        }
+    }
+
+    /// Marks the engine the live session was built from for rediscovery.
+    async fn forget_engine(&mut self) {
+        if let Some(generation) = self.live.as_ref().and_then(|live| live.engine_generation) {
+            self.engine.forget(generation).await;
         }
     }
 
     /// One attempt: build the session if needed, send, and copy the reply out.
     async fn attempt(&mut self, request: Request<'_>) -> Result<Response, AttemptError> {
-        if self.live.is_none() {
-            let session = connect(&self.settings).await?;
-            self.live = Some(session);
+        if self.live.as_ref().is_some_and(is_stale) {
+            self.live = None;
         }
-        let Some(session) = self.live.as_mut() else {
+        if self.live.is_none() {
+            self.live = Some(self.connect().await?);
+        }
+        let Some(live) = self.live.as_mut() else {
             // Invariant: set just above.
             return Err(AttemptError::Setup(SnmpError::Protocol(
                 "no session".into(),
             )));
         };
-        send(session, request).await
+        SnmpTargetStats::bump(&self.settings.stats.requests_sent);
+        let response = send(&mut live.session, request).await?;
+        live.last_answer = Instant::now();
+        Ok(response)
+    }
+
+    async fn connect(&self) -> Result<Live, AttemptError> {
+        let settings = &self.settings;
+        let address = resolve(&settings.host, settings.port.unwrap_or(DEFAULT_PORT))
+            .await
+            .map_err(AttemptError::Setup)?;
+        let request_id = starting_request_id();
+        let (session, engine_generation) = match &settings.credential {
+            SnmpCredential::V1 { community } => (
+                AsyncSession::new_v1(address, community.expose().as_bytes(), request_id)
+                    .await
+                    .map_err(socket_error)?,
+                None,
+            ),
+            SnmpCredential::V2c { community } => (
+                AsyncSession::new_v2c(address, community.expose().as_bytes(), request_id)
+                    .await
+                    .map_err(socket_error)?,
+                None,
+            ),
+            SnmpCredential::V3(credential) => {
+                let ticket = self
+                    .engine
+                    .ticket(address, &security(credential), &settings.stats)
+                    .await
+                    .map_err(|error| match error {
+                        DiscoveryError::Failed(error) => AttemptError::Setup(error),
+                        DiscoveryError::Snmp(error) => AttemptError::Snmp(error),
+                    })?;
+                // No init(): the engine is known, so the session needs no discovery of its own.
+                let session = AsyncSession::new_v3(address, request_id, ticket.security)
+                    .await
+                    .map_err(socket_error)?;
+                (session, Some(ticket.generation))
+            }
+        };
+        Ok(Live {
+            session,
+            engine_generation,
+            last_answer: Instant::now(),
+        })
     }
 
     fn classify(&self, result: Result<Response, AttemptError>) -> Step {
@@ -182,15 +327,30 @@ impl Session {
     }
 }
 
+/// A v3 session idle for long would send an engine time the agent refuses (snmp2 sends the
+/// time it last heard): it is rebuilt from the engine cache, whose clock runs on.
+fn is_stale(live: &Live) -> bool {
+    live.engine_generation.is_some() && live.last_answer.elapsed() > MAX_V3_IDLE
+}
+
+fn socket_error(error: std::io::Error) -> AttemptError {
+    AttemptError::Setup(SnmpError::Network(format!("socket: {}", error.kind())))
+}
+
 /// Maps an snmp2 error to what the request loop does next.
 fn classify_snmp_error(error: snmp2::Error, version: SnmpVersion) -> Step {
     use snmp2::Error as E;
     match error {
         E::AuthUpdated => Step::ResendNow,
         E::RequestIdMismatch => Step::Rebuild(SnmpError::Protocol("request id mismatch".into())),
+        E::AuthFailure(v3::AuthErrorKind::EngineTimeMismatch) => {
+            Step::Resync(SnmpError::Auth("engine time out of window".into()))
+        }
+        // The agent's engine is not the one we discovered: its boots went back, or it
+        // answers with another engine id (unknownEngineID after a replacement).
         E::AuthFailure(v3::AuthErrorKind::EngineBootsMismatch)
-        | E::AuthFailure(v3::AuthErrorKind::EngineTimeMismatch) => {
-            Step::Rebuild(SnmpError::Auth("engine boots/time out of window".into()))
+        | E::AuthFailure(v3::AuthErrorKind::EngineIdMismatch) => {
+            Step::Rediscover(SnmpError::Auth("agent engine changed".into()))
         }
         E::AuthFailure(kind) => Step::Fail(SnmpError::Auth(kind.to_string())),
         E::Crypto(_) => Step::Fail(SnmpError::Auth("cryptographic failure".into())),
@@ -219,35 +379,6 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr, SnmpError> {
 /// Request ids start at a random point so a rebuilt session does not reuse recent ids.
 fn starting_request_id() -> i32 {
     i32::try_from(rand::random::<u32>() >> 1).unwrap_or(1)
-}
-
-async fn connect(settings: &SessionSettings) -> Result<AsyncSession, AttemptError> {
-    let address = resolve(&settings.host, settings.port.unwrap_or(DEFAULT_PORT))
-        .await
-        .map_err(AttemptError::Setup)?;
-    let request_id = starting_request_id();
-    let socket_error = |error: std::io::Error| {
-        AttemptError::Setup(SnmpError::Network(format!("socket: {}", error.kind())))
-    };
-    match &settings.credential {
-        SnmpCredential::V1 { community } => {
-            AsyncSession::new_v1(address, community.expose().as_bytes(), request_id)
-                .await
-                .map_err(socket_error)
-        }
-        SnmpCredential::V2c { community } => {
-            AsyncSession::new_v2c(address, community.expose().as_bytes(), request_id)
-                .await
-                .map_err(socket_error)
-        }
-        SnmpCredential::V3(credential) => {
-            let mut session = AsyncSession::new_v3(address, request_id, security(credential))
-                .await
-                .map_err(socket_error)?;
-            session.init().await.map_err(AttemptError::Snmp)?;
-            Ok(session)
-        }
-    }
 }
 
 /// Translates our v3 credential into snmp2's security parameters.

@@ -10,8 +10,9 @@ use crate::config::{CustomSnmpModule, SnmpGlobal, SnmpModule};
 
 use super::decode::{Decoded, Table};
 use super::error::SnmpError;
+use super::pipeline::walk;
 use super::session::Session;
-use super::walk::{get, walk};
+use super::walk::get;
 
 /// Fetches and decodes one module.
 pub async fn collect(
