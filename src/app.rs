@@ -126,9 +126,26 @@ impl Polling {
     }
 }
 
+/// Every SNMP target holds a socket (several with requests in flight): a 1,024 soft limit would
+/// fail a large fleet with EMFILE, so take what the hard limit allows, as Go exporters do.
+fn raise_file_limit() {
+    match crate::file_limit::raise_to_hard() {
+        Ok((before, after)) if before != after => {
+            tracing::debug!(
+                from = before.soft,
+                to = after.soft,
+                "raised the open-file limit"
+            );
+        }
+        Ok((limit, _)) => tracing::debug!(soft = limit.soft, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not read or raise the open-file limit"),
+    }
+}
+
 /// `ispmonitor serve`: runs until SIGTERM or SIGINT.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config_path = args.config.config.clone();
+    raise_file_limit();
     // Before anything binds: a bad shard setting is a startup error naming the flag.
     let polling = Polling::from_args(&args)?;
     let initial = config::load_file(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error_text;
+pub mod file_limit;
 pub mod healthcheck;
 pub mod inventory;
 pub mod license;

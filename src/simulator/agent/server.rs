@@ -124,32 +124,20 @@ fn raise_file_limit(sockets: usize) -> Result<(), AgentError> {
     let needed = libc::rlim_t::try_from(sockets)
         .unwrap_or(libc::rlim_t::MAX)
         .saturating_add(FILE_SLACK);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct we pass, which outlives the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(AgentError::Rlimit(std::io::Error::last_os_error()));
-    }
-    if limit.rlim_cur >= needed {
+    let limit = crate::file_limit::current().map_err(AgentError::Rlimit)?;
+    if limit.soft >= needed {
         return Ok(());
     }
-    let hard = limit.rlim_max;
-    if hard < needed {
-        return Err(AgentError::FileLimit { needed, hard });
+    if limit.hard < needed {
+        return Err(AgentError::FileLimit {
+            needed,
+            hard: limit.hard,
+        });
     }
-    let raised = libc::rlimit {
-        rlim_cur: limit.rlim_max,
-        rlim_max: limit.rlim_max,
-    };
-    // SAFETY: setrlimit only reads the struct we pass.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Err(AgentError::Rlimit(std::io::Error::last_os_error()));
-    }
+    let (before, after) = crate::file_limit::raise_to_hard().map_err(AgentError::Rlimit)?;
     tracing::debug!(
-        from = limit.rlim_cur,
-        to = hard,
+        from = before.soft,
+        to = after.soft,
         "raised the open-file limit"
     );
     Ok(())
