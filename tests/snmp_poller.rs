@@ -29,6 +29,7 @@ fn settings(retries: u32, wrap_large_counters: bool) -> SnmpGlobal {
         retries,
         max_oids_per_get: 10,
         wrap_large_counters,
+        ..SnmpGlobal::default()
     }
 }
 

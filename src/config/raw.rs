@@ -40,6 +40,8 @@ pub struct RawSnmpGlobal {
     pub retries: Option<i64>,
     pub max_oids_per_get: Option<i64>,
     pub wrap_large_counters: Option<bool>,
+    pub max_message_size: Option<i64>,
+    pub lookup_refresh: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
