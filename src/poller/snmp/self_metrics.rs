@@ -6,30 +6,32 @@ use crate::poller::outcome::{FamilySamples, Value};
 use super::decode::FamilyBuilder;
 use super::stats::SnmpTargetStatsSnapshot;
 
+/// The names of the families every SNMP poll outcome carries besides the device's.
+pub const NAMES: [&str; 7] = [
+    "ispmonitor_snmp_requests_total",
+    "ispmonitor_snmp_retries_total",
+    "ispmonitor_snmp_timeouts_total",
+    "ispmonitor_snmp_engine_discoveries_total",
+    "ispmonitor_snmp_lookup_cache_hits_total",
+    "ispmonitor_snmp_lookup_cache_misses_total",
+    "ispmonitor_snmp_max_message_size_bytes",
+];
+
 /// The families of one target's counters at the end of a poll. They describe the poller's own
 /// work, which is fresh even when the device did not answer.
 pub fn families(stats: &SnmpTargetStatsSnapshot, max_message_size: usize) -> Vec<FamilySamples> {
-    let counters = [
-        ("ispmonitor_snmp_requests_total", stats.requests_sent),
-        ("ispmonitor_snmp_retries_total", stats.retries),
-        ("ispmonitor_snmp_timeouts_total", stats.timeouts),
-        (
-            "ispmonitor_snmp_engine_discoveries_total",
-            stats.engine_discoveries,
-        ),
-        (
-            "ispmonitor_snmp_lookup_cache_hits_total",
-            stats.lookup_cache_hits,
-        ),
-        (
-            "ispmonitor_snmp_lookup_cache_misses_total",
-            stats.lookup_cache_misses,
-        ),
+    let values = [
+        stats.requests_sent,
+        stats.retries,
+        stats.timeouts,
+        stats.engine_discoveries,
+        stats.lookup_cache_hits,
+        stats.lookup_cache_misses,
+        u64::try_from(max_message_size).unwrap_or(u64::MAX),
     ];
-    let size = u64::try_from(max_message_size).unwrap_or(u64::MAX);
-    counters
+    NAMES
         .into_iter()
-        .chain([("ispmonitor_snmp_max_message_size_bytes", size)])
+        .zip(values)
         .map(|(name, value)| {
             let mut family = FamilyBuilder::catalog(name);
             family.push(Vec::new(), Value::Int(value));
