@@ -19,14 +19,16 @@ pub const LARGEST_MESSAGE_SIZE: usize = 65507;
 /// The cost assumed for a varbind of a column never seen: a 12-arc OID and a 4-byte counter.
 const UNKNOWN_VARBIND_BYTES: usize = 24;
 
-/// Response bytes around the varbinds of a v1/v2c message: framing, version, a community of up
-/// to about 24 characters, request id and error fields. A longer community only makes the agent
-/// trim the last varbinds, which GETBULK allows.
-const COMMUNITY_OVERHEAD: usize = 64;
+/// Response bytes around the varbinds of a v1/v2c message: framing (about 26 bytes: sequence
+/// headers, version, request id, error fields) and a community of up to about 14 characters. A
+/// longer community only makes the agent trim the last varbinds, which GETBULK allows; a
+/// larger margin would cost requests on every poll.
+const COMMUNITY_OVERHEAD: usize = 40;
 
 /// The same for v3: global data, engine id, user, 12-48 bytes of authentication parameters,
-/// privacy salt and the scoped PDU's context.
-const USM_OVERHEAD: usize = 192;
+/// privacy salt and the scoped PDU's context (about 140 bytes with a 17-byte engine id and
+/// SHA-1).
+const USM_OVERHEAD: usize = 160;
 
 /// What a target's walks learned about its agent, kept between polls.
 #[derive(Debug, Clone)]
