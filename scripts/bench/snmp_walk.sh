@@ -124,7 +124,7 @@ run_ispmonitor "ispmonitor (lookup cache, default)" "$BIN" ""
 OURS_REQUESTS="$(calc %.3f "$REQUESTS / $POLLS")"; OURS_NS="$(calc %.3f "$CPU * 1e9 / $VARBINDS")"
 run_ispmonitor "ispmonitor, lookup_refresh 0s (no cache)" "$BIN" "{lookup_refresh: 0s}"
 if [ -n "${BENCH_SNMP_WALK_BASELINE:-}" ]; then
-  run_ispmonitor "ispmonitor at $(cd "$(dirname "$BENCH_SNMP_WALK_BASELINE")" && git rev-parse --short HEAD 2>/dev/null || echo baseline)" "$BENCH_SNMP_WALK_BASELINE" ""
+  run_ispmonitor "ispmonitor baseline build (\`BENCH_SNMP_WALK_BASELINE\`)" "$BENCH_SNMP_WALK_BASELINE" ""
 fi
 run_exporter
 PEER_REQUESTS="$(calc %.3f "$REQUESTS / $POLLS")"; PEER_NS="$(calc %.3f "$CPU * 1e9 / $VARBINDS")"
