@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::config::{CustomSnmpModule, Module, ModuleKind, SnmpGlobal, SnmpModule};
 
 use self::if_lookups::{DeviceClock, IfLookupCache, LookupColumns, WalkedLookups};
-use super::decode::{Decoded, Table};
+use super::decode::{union_of_indices, Decoded, Table};
 use super::error::SnmpError;
 use super::session::Session;
 use super::sizing::BulkSizing;
@@ -251,10 +251,7 @@ async fn collect_if_mib(
 
 /// Every row index of some walked columns.
 fn row_indices(columns: &[ColumnRows]) -> BTreeSet<Oid> {
-    columns
-        .iter()
-        .flat_map(|rows| rows.keys().cloned())
-        .collect()
+    union_of_indices(columns)
 }
 
 /// ifTable and ifXTable from the polled columns (in `if_mib_polled_roots` order) and the
