@@ -15,6 +15,7 @@ use ispmonitor::config::{
 };
 use ispmonitor::poller::snmp::pipeline;
 use ispmonitor::poller::snmp::session::{Session, SessionSettings};
+use ispmonitor::poller::snmp::sizing::BulkSizing;
 use ispmonitor::poller::snmp::stats::SnmpTargetStats;
 use ispmonitor::poller::snmp::walk;
 use ispmonitor::poller::snmp::{SnmpJob, SnmpPoller};
@@ -65,7 +66,8 @@ async fn assert_in_flight_walk_matches(
         .await
         .expect("sequential walk");
     let mut concurrent = session(host, port, credential, in_flight);
-    let got = pipeline::walk(&mut concurrent, &roots, 5)
+    let mut sizing = BulkSizing::default();
+    let got = pipeline::walk(&mut concurrent, &roots, &mut sizing, 5)
         .await
         .expect("walk in flight");
     assert_eq!(got.len(), roots.len());
@@ -84,7 +86,7 @@ async fn assert_in_flight_walk_matches(
         "{concurrent_requests} requests in flight against {sequential_requests} in a row"
     );
     // The lanes are kept for the next walk, which reads the same rows again.
-    let again = pipeline::walk(&mut concurrent, &roots, 5)
+    let again = pipeline::walk(&mut concurrent, &roots, &mut sizing, 5)
         .await
         .expect("second walk in flight");
     assert_eq!(again, got);

@@ -46,9 +46,30 @@ pub struct SnmpGlobal {
     pub max_oids_per_get: usize,
     /// Wrap Counter64 values at 2^53 (as snmp_exporter does) so they stay exact as float64.
     pub wrap_large_counters: bool,
+    /// The agent message size GETBULK requests are sized to when the agent does not tell its
+    /// own (snmpEngineMaxMessageSize.0).
+    pub max_message_size: usize,
+    /// How long the if_mib interface lookups (ifName, ifDescr, ifAlias) are reused before they
+    /// are walked again; zero walks them on every poll.
+    pub lookup_refresh: Duration,
     /// Requests one target may have in flight at once: a walk's columns are split into this
     /// many chains, each on its own socket. 1 sends one request after another.
     pub max_requests_in_flight: usize,
+}
+
+impl Default for SnmpGlobal {
+    /// The defaults of an absent `global.snmp` section.
+    fn default() -> Self {
+        SnmpGlobal {
+            max_repetitions: 25,
+            retries: 1,
+            max_oids_per_get: 32,
+            wrap_large_counters: true,
+            max_message_size: 1472,
+            lookup_refresh: Duration::from_secs(15 * 60),
+            max_requests_in_flight: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -41,6 +41,8 @@ pub struct RawSnmpGlobal {
     pub max_oids_per_get: Option<i64>,
     pub wrap_large_counters: Option<bool>,
     pub max_requests_in_flight: Option<i64>,
+    pub max_message_size: Option<i64>,
+    pub lookup_refresh: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

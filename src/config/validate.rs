@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::credential::validate_credentials;
-use super::duration::{format_duration, parse_positive_duration};
+use super::duration::{format_duration, parse_duration, parse_positive_duration};
 use super::model::{Config, Global, SnmpGlobal, Web};
 use super::module::validate_modules;
 use super::raw::{OneOrMany, RawConfig, RawGlobal, RawSnmpGlobal, RawWeb};
@@ -120,8 +120,9 @@ fn validate_global(raw: Option<&RawGlobal>, problems: &mut Problems) -> Global {
 }
 
 fn validate_snmp_global(raw: Option<&RawSnmpGlobal>, problems: &mut Problems) -> SnmpGlobal {
-    let default = RawSnmpGlobal::default();
-    let raw = raw.unwrap_or(&default);
+    let empty = RawSnmpGlobal::default();
+    let raw = raw.unwrap_or(&empty);
+    let default = SnmpGlobal::default();
     SnmpGlobal {
         max_repetitions: int_or(
             "global.snmp.max_repetitions",
@@ -129,16 +130,36 @@ fn validate_snmp_global(raw: Option<&RawSnmpGlobal>, problems: &mut Problems) ->
             1..=1000,
             problems,
         )
-        .unwrap_or(25),
-        retries: int_or("global.snmp.retries", raw.retries, 0..=10, problems).unwrap_or(1),
+        .unwrap_or(default.max_repetitions),
+        retries: int_or("global.snmp.retries", raw.retries, 0..=10, problems)
+            .unwrap_or(default.retries),
         max_oids_per_get: int_or(
             "global.snmp.max_oids_per_get",
             raw.max_oids_per_get,
             1..=256,
             problems,
         )
-        .unwrap_or(32),
-        wrap_large_counters: raw.wrap_large_counters.unwrap_or(true),
+        .unwrap_or(default.max_oids_per_get),
+        wrap_large_counters: raw
+            .wrap_large_counters
+            .unwrap_or(default.wrap_large_counters),
+        // 484 is the size every SNMP agent must accept (RFC 3417); 65507 the largest UDP payload.
+        max_message_size: int_or(
+            "global.snmp.max_message_size",
+            raw.max_message_size,
+            484..=65507,
+            problems,
+        )
+        .unwrap_or(default.max_message_size),
+        lookup_refresh: raw
+            .lookup_refresh
+            .as_deref()
+            .and_then(|text| {
+                parse_duration(text)
+                    .map_err(|message| problems.add("global.snmp.lookup_refresh", message))
+                    .ok()
+            })
+            .unwrap_or(default.lookup_refresh),
         // One request at a time by default: what an agent on a busy control plane expects
         // from a poller (net-snmp's tools and snmp_exporter do the same). Raise it for big
         // routers, where a walk is thousands of round trips in a row.
@@ -148,7 +169,7 @@ fn validate_snmp_global(raw: Option<&RawSnmpGlobal>, problems: &mut Problems) ->
             1..=64,
             problems,
         )
-        .unwrap_or(1),
+        .unwrap_or(default.max_requests_in_flight),
     }
 }
 

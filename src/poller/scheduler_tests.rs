@@ -114,11 +114,8 @@ fn global(max_concurrent_polls: usize) -> Global {
         max_concurrent_polls,
         max_concurrent_per_target: 1,
         snmp: SnmpGlobal {
-            max_repetitions: 25,
             retries: 0,
-            max_oids_per_get: 32,
-            wrap_large_counters: true,
-            max_requests_in_flight: 1,
+            ..SnmpGlobal::default()
         },
     }
 }

@@ -130,10 +130,7 @@ impl Table {
 
     /// Every row index seen in any column.
     pub fn indices(&self) -> BTreeSet<Oid> {
-        self.columns
-            .values()
-            .flat_map(|rows| rows.keys().cloned())
-            .collect()
+        union_of_indices(self.columns.values())
     }
 
     /// The indices of one column.
@@ -143,6 +140,21 @@ impl Table {
             .map(|rows| rows.keys().cloned().collect())
             .unwrap_or_default()
     }
+}
+
+/// Every index of some columns. Columns mostly share their indices: an index is cloned only the
+/// first time it is seen (collecting every clone and sorting them cost a quarter of a poll's
+/// instructions in callgrind).
+pub fn union_of_indices<'a>(columns: impl IntoIterator<Item = &'a ColumnRows>) -> BTreeSet<Oid> {
+    let mut indices = BTreeSet::new();
+    for rows in columns {
+        for index in rows.keys() {
+            if !indices.contains(index) {
+                indices.insert(index.clone());
+            }
+        }
+    }
+    indices
 }
 
 /// Makes names unique per row: a name shared by several rows gets `_<index>` appended on every

@@ -5,7 +5,9 @@ pub mod engine;
 pub mod error;
 pub mod modules;
 pub mod pipeline;
+pub mod self_metrics;
 pub mod session;
+pub mod sizing;
 pub mod stats;
 pub mod value;
 pub mod walk;
@@ -21,6 +23,7 @@ use crate::poller::outcome::PollOutcome;
 
 use self::decode::Decoded;
 use self::error::SnmpError;
+use self::modules::TargetState;
 use self::session::{Session, SessionSettings};
 use self::stats::{SnmpTargetStats, SnmpTargetStatsSnapshot};
 
@@ -42,6 +45,8 @@ pub struct SnmpPoller {
     session: Session,
     /// Counters shared by the target's sessions, for the per-target self-metrics.
     stats: Arc<SnmpTargetStats>,
+    /// What the modules keep between polls (message size, lookup cache).
+    state: TargetState,
 }
 
 impl SnmpPoller {
@@ -49,10 +54,12 @@ impl SnmpPoller {
         let stats = Arc::new(SnmpTargetStats::default());
         let mut session = Session::new(session_settings(&job, stats.clone()));
         session.set_max_in_flight(job.settings.max_requests_in_flight);
+        let state = TargetState::new(&job.settings, stats.clone());
         SnmpPoller {
             job,
             session,
             stats,
+            state,
         }
     }
 
@@ -77,24 +84,41 @@ impl SnmpPoller {
                 Err(SnmpError::Timeout)
             }
         };
-        match result.and_then(into_outcome) {
+        let mut outcome = match result.and_then(into_outcome) {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::debug!(target = %self.job.target.name, %error, "snmp poll failed");
                 PollOutcome::failed(error.reason())
             }
-        }
+        };
+        outcome.families.extend(self_metrics::families(
+            &self.stats.snapshot(),
+            self.state.sizing.max_message_size(),
+        ));
+        outcome
     }
 
     async fn collect_all(&mut self) -> Result<Decoded, SnmpError> {
         let mut decoded = Decoded::default();
+        modules::open_poll(
+            &mut self.session,
+            &self.job.modules,
+            &self.job.settings,
+            &mut self.state,
+        )
+        .await?;
         for module in &self.job.modules {
             // Invariant: the job only carries SNMP modules (`Target::modules_for`).
             let ModuleKind::Snmp(snmp_module) = &module.kind else {
                 continue;
             };
-            let module_decoded =
-                modules::collect(&mut self.session, snmp_module, &self.job.settings).await?;
+            let module_decoded = modules::collect(
+                &mut self.session,
+                snmp_module,
+                &self.job.settings,
+                &mut self.state,
+            )
+            .await?;
             if module_decoded.skipped > 0 {
                 tracing::debug!(
                     module = %module.name,
@@ -163,13 +187,7 @@ mod tests {
                 community: crate::config::Secret::new("public"),
             },
             modules: vec![],
-            settings: SnmpGlobal {
-                max_repetitions: 25,
-                retries: 1,
-                max_oids_per_get: 10,
-                wrap_large_counters: false,
-                max_requests_in_flight: 1,
-            },
+            settings: SnmpGlobal::default(),
             timeout: Duration::from_secs(1),
         };
         let mut poller = SnmpPoller::new(job);

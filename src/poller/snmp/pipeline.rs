@@ -11,44 +11,59 @@ use futures_util::future::try_join_all;
 
 use super::error::SnmpError;
 use super::session::{Session, SnmpVersion};
+use super::sizing::BulkSizing;
 use super::value::Oid;
 use super::walk::{self, ColumnRows};
 
-/// Walks `roots` like [`walk::walk`], with up to the session's `max_in_flight` chains at once.
-/// The rows are the same as a sequential walk's, in request order.
+/// Walks `roots` like [`walk::walk_sized`], with up to the session's `max_in_flight` chains at
+/// once. The rows are the same as a sequential walk's, in request order. Each chain plans its
+/// requests with a copy of `sizing`, and what the chains learned is kept for the next walk.
 pub async fn walk(
     session: &mut Session,
     roots: &[Oid],
+    sizing: &mut BulkSizing,
     max_repetitions: u32,
 ) -> Result<Vec<ColumnRows>, SnmpError> {
     let groups = column_groups(roots.len(), chains_for(session, roots.len()));
     if groups.len() <= 1 {
-        return walk::walk(session, roots, max_repetitions).await;
+        return walk::walk_sized(session, roots, sizing, max_repetitions).await;
     }
     let mut lanes = session.take_lanes(groups.len() - 1);
     if lanes.len() + 1 != groups.len() {
         return Err(SnmpError::Protocol("fewer walk lanes than groups".into()));
     }
-    let (first, rest) = groups.split_at(1);
     let repetitions =
         |group: &Range<usize>| chain_repetitions(max_repetitions, roots.len(), group.len());
+    let mut chain_sizing: Vec<BulkSizing> = groups.iter().map(|_| sizing.clone()).collect();
     let results = {
-        let first = &first[0];
-        let mut chains = vec![walk::walk(
-            session,
-            &roots[first.clone()],
-            repetitions(first),
-        )];
-        for (lane, group) in lanes.iter_mut().zip(rest) {
-            chains.push(walk::walk(lane, &roots[group.clone()], repetitions(group)));
+        let mut plans = chain_sizing.iter_mut().zip(&groups);
+        let mut chains = Vec::with_capacity(groups.len());
+        if let Some((first_sizing, first)) = plans.next() {
+            chains.push(walk::walk_sized(
+                session,
+                &roots[first.clone()],
+                first_sizing,
+                repetitions(first),
+            ));
+        }
+        for (lane, (lane_sizing, group)) in lanes.iter_mut().zip(plans) {
+            chains.push(walk::walk_sized(
+                lane,
+                &roots[group.clone()],
+                lane_sizing,
+                repetitions(group),
+            ));
         }
         // The first failure ends the walk: the other chains are dropped mid-request.
         try_join_all(chains).await
     };
     match results {
-        Ok(groups) => {
+        Ok(rows) => {
             session.return_lanes(lanes);
-            Ok(groups.into_iter().flatten().collect())
+            for (learned, group) in chain_sizing.iter().zip(&groups) {
+                sizing.absorb(learned, &roots[group.clone()]);
+            }
+            Ok(rows.into_iter().flatten().collect())
         }
         Err(error) => {
             // Dropped chains may have replies on their way: start every lane afresh.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::error::SnmpError;
 use super::session::{Request, Response, Session, SnmpVersion};
+use super::sizing::{plan, varbind_wire_len, BulkSizing, ColumnCost, WireTally};
 use super::value::{Oid, SnmpValue, Varbind};
 use crate::config::oid::format_oid;
 
@@ -27,15 +28,26 @@ pub struct ColumnWalk {
     last: Oid,
     done: bool,
     rows: ColumnRows,
+    /// What the varbinds routed to this column cost on the wire in this walk.
+    wire: WireTally,
+    /// What earlier walks taught about this column.
+    expected: ColumnCost,
 }
 
 impl ColumnWalk {
     pub fn new(root: Oid) -> Self {
+        let expected = BulkSizing::default().column_cost(&root);
+        Self::with_expected(root, expected)
+    }
+
+    fn with_expected(root: Oid, expected: ColumnCost) -> Self {
         ColumnWalk {
             last: root.clone(),
             root,
             done: false,
             rows: BTreeMap::new(),
+            wire: WireTally::default(),
+            expected,
         }
     }
 
@@ -87,6 +99,18 @@ impl ColumnWalk {
     fn progress(&self) -> usize {
         self.rows.len() + usize::from(self.done)
     }
+
+    /// The cost of this column's next varbinds: this walk's average once it has one, else what
+    /// earlier walks taught; rows left count down from the last walk's total.
+    fn cost(&self) -> ColumnCost {
+        ColumnCost {
+            varbind_bytes: self.wire.average().unwrap_or(self.expected.varbind_bytes),
+            rows_left: self
+                .expected
+                .rows_left
+                .map(|rows| rows.saturating_sub(self.rows.len())),
+        }
+    }
 }
 
 /// Applies a GETBULK/GETNEXT response: varbind `i` belongs to `active[i % active.len()]`
@@ -102,6 +126,7 @@ pub fn apply_response(
     for (position, (oid, value)) in varbinds.into_iter().enumerate() {
         let column = active[position % active.len()];
         if let Some(walk) = columns.get_mut(column) {
+            walk.wire.add(varbind_wire_len(&oid, &value));
             walk.accept(oid, value)?;
         }
     }
@@ -112,18 +137,33 @@ fn total_progress(columns: &[ColumnWalk]) -> usize {
     columns.iter().map(ColumnWalk::progress).sum()
 }
 
-/// Walks several columns (or any subtrees) together and returns their rows in request order.
+/// Walks several columns (or any subtrees) together and returns their rows in request order,
+/// with requests sized to the default message size. Targets polled again and again use
+/// [`walk_sized`] with their own [`BulkSizing`], which learns from each walk.
 pub async fn walk(
     session: &mut Session,
     roots: &[Oid],
     max_repetitions: u32,
 ) -> Result<Vec<ColumnRows>, SnmpError> {
-    let mut columns: Vec<ColumnWalk> = roots.iter().cloned().map(ColumnWalk::new).collect();
-    let mut repetitions = max_repetitions.max(1);
+    walk_sized(session, roots, &mut BulkSizing::default(), max_repetitions).await
+}
+
+/// Walks several columns together, each GETBULK carrying as many columns and repetitions as fit
+/// in the agent's message size (never more than `max_repetitions` repetitions), and teaches
+/// `sizing` what the columns cost for the next walk.
+pub async fn walk_sized(
+    session: &mut Session,
+    roots: &[Oid],
+    sizing: &mut BulkSizing,
+    max_repetitions: u32,
+) -> Result<Vec<ColumnRows>, SnmpError> {
+    let mut columns: Vec<ColumnWalk> = roots
+        .iter()
+        .map(|root| ColumnWalk::with_expected(root.clone(), sizing.column_cost(root)))
+        .collect();
+    let mut budget = sizing.varbind_budget(session.version());
     loop {
-        let active: Vec<usize> = (0..columns.len())
-            .filter(|&i| !columns[i].is_done())
-            .collect();
+        let active = columns_most_behind_first(&columns);
         if active.is_empty() {
             break;
         }
@@ -131,13 +171,17 @@ pub async fn walk(
         if session.version() == SnmpVersion::V1 {
             walk_step_getnext(session, &mut columns, &active).await?;
         } else {
-            let step = walk_step_getbulk(session, &mut columns, &active, repetitions).await?;
+            let costs: Vec<ColumnCost> = active.iter().map(|&i| columns[i].cost()).collect();
+            let request = plan(&costs, budget, max_repetitions.max(1));
+            let chosen = &active[..request.columns];
+            let step =
+                walk_step_getbulk(session, &mut columns, chosen, request.repetitions).await?;
             if step == BulkStep::TooBig {
                 // Agents should truncate GETBULK replies themselves; some answer tooBig instead.
-                if repetitions == 1 {
+                if request.columns == 1 && request.repetitions == 1 {
                     return Err(SnmpError::Protocol("tooBig even for one repetition".into()));
                 }
-                repetitions /= 2;
+                budget /= 2;
                 continue;
             }
         }
@@ -145,7 +189,20 @@ pub async fn walk(
             return Err(SnmpError::Protocol("walk made no progress".into()));
         }
     }
+    for column in &columns {
+        sizing.learn(&column.root, column.rows.len(), column.wire);
+    }
     Ok(columns.into_iter().map(ColumnWalk::into_rows).collect())
+}
+
+/// The unfinished columns, those with the fewest rows first (request order among equals), so
+/// a request that cannot carry every column lets the others catch up next time.
+fn columns_most_behind_first(columns: &[ColumnWalk]) -> Vec<usize> {
+    let mut active: Vec<usize> = (0..columns.len())
+        .filter(|&i| !columns[i].is_done())
+        .collect();
+    active.sort_by_key(|&i| columns[i].rows.len());
+    active
 }
 
 /// What one GETBULK step did.

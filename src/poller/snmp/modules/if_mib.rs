@@ -23,10 +23,22 @@ const IF_NAME: u32 = 1;
 const IF_HIGH_SPEED: u32 = 15;
 const IF_ALIAS: u32 = 18;
 
+/// ifNumber.0: how many interfaces the agent has.
+pub const IF_NUMBER: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 1, 0];
+
 /// The ifTable columns walked: descr, type, speed, statuses and the 32-bit counters.
 pub const IF_COLUMNS: [u32; 15] = [2, 3, 5, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20];
 /// The ifXTable columns walked: name, the 64-bit counters, high speed and alias.
 pub const IF_X_COLUMNS: [u32; 11] = [1, 6, 7, 8, 9, 10, 11, 12, 13, 15, 18];
+
+/// The ifTable columns walked on every poll: all but ifDescr, which the lookup cache keeps.
+pub const IF_POLLED_COLUMNS: [u32; 14] = [3, 5, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20];
+/// The ifXTable columns walked on every poll: all but ifName and ifAlias (cached).
+pub const IF_X_POLLED_COLUMNS: [u32; 9] = [6, 7, 8, 9, 10, 11, 12, 13, 15];
+/// The label columns the lookup cache keeps: ifTable's ifDescr.
+pub const IF_LOOKUP_COLUMNS: [u32; 1] = [IF_DESCR];
+/// The label columns the lookup cache keeps: ifXTable's ifName and ifAlias.
+pub const IF_X_LOOKUP_COLUMNS: [u32; 2] = [IF_NAME, IF_ALIAS];
 
 /// A counter family: the sum of its ifXTable (64-bit) columns, or when the interface has none
 /// of them, the sum of its ifTable (32-bit) columns.
