@@ -5,8 +5,9 @@
 //! samples live in per-target snapshots that are cheaper to write out directly than to copy
 //! into a registry on every scrape.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
+use crate::poller::label_set::{escape_label_value, LabelSet};
 use crate::poller::outcome::{FamilyDesc, HistogramSnapshot, MetricType, Value};
 
 /// Exposition format chosen by content negotiation.
@@ -27,18 +28,54 @@ impl Format {
     }
 }
 
-/// Writes families and samples into a string buffer in one format.
+/// Where a streaming encoder hands its chunks (each ends with a complete line).
+pub trait ChunkSink: Send {
+    /// Takes one chunk. Returns false when nobody wants more (the client went away): the
+    /// encoder then stops producing.
+    fn chunk(&mut self, bytes: Vec<u8>) -> bool;
+
+    /// The exposition is complete (after the last chunk). Not called when it was cut short.
+    fn end(&mut self) {}
+}
+
+/// Writes families and samples in one format, into one buffer or as a stream of chunks.
 pub struct Encoder {
     format: Format,
-    out: String,
+    out: Vec<u8>,
+    sink: Option<Box<dyn ChunkSink>>,
+    chunk_bytes: usize,
+    stopped: bool,
 }
 
 impl Encoder {
+    /// An encoder that keeps the whole exposition; `finish` returns it.
     pub fn new(format: Format) -> Self {
         Encoder {
             format,
-            out: String::with_capacity(64 * 1024),
+            out: Vec::with_capacity(64 * 1024),
+            sink: None,
+            chunk_bytes: usize::MAX,
+            stopped: false,
         }
+    }
+
+    /// An encoder that hands the exposition to `sink` in chunks of about `chunk_bytes` (never
+    /// splitting a line), so memory stays bounded whatever the number of series.
+    pub fn streaming(format: Format, chunk_bytes: usize, sink: Box<dyn ChunkSink>) -> Self {
+        Encoder {
+            format,
+            // A line may overshoot the chunk size a little; room for it avoids a regrowth.
+            out: Vec::with_capacity(chunk_bytes + 4096),
+            sink: Some(sink),
+            chunk_bytes,
+            stopped: false,
+        }
+    }
+
+    /// The sink refused a chunk: whatever is written from now on is dropped. Long loops check
+    /// this to stop early.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Writes `# HELP` and `# TYPE` for a family. OpenMetrics names a counter family without
@@ -50,15 +87,17 @@ impl Encoder {
             MetricType::Counter => "counter",
             MetricType::Histogram => "histogram",
         };
-        self.out.push_str("# HELP ");
-        self.out.push_str(name);
-        self.out.push(' ');
-        escape_help(&mut self.out, &desc.help);
-        self.out.push_str("\n# TYPE ");
-        self.out.push_str(name);
-        self.out.push(' ');
-        self.out.push_str(type_name);
-        self.out.push('\n');
+        let out = &mut self.out;
+        out.extend_from_slice(b"# HELP ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b' ');
+        escape_help(out, &desc.help);
+        out.extend_from_slice(b"\n# TYPE ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(type_name.as_bytes());
+        out.push(b'\n');
+        self.line_done();
     }
 
     fn family_name<'a>(&self, desc: &'a FamilyDesc) -> &'a str {
@@ -102,36 +141,122 @@ impl Encoder {
         self.line(&count, labels.iter().copied(), Number::Int(h.count));
     }
 
+    /// Writes one stored series of a device family: `name{target="..",<labels>} value`. The
+    /// target is given escaped (once per target and scrape) and the label set is already
+    /// rendered, so this only copies bytes and formats the number.
+    pub fn series(&mut self, name: &str, escaped_target: &str, labels: &LabelSet, value: &Value) {
+        match value {
+            Value::Int(v) => {
+                self.series_line(name, "", escaped_target, labels, "", Number::Int(*v))
+            }
+            Value::Float(v) => {
+                self.series_line(name, "", escaped_target, labels, "", Number::Float(*v))
+            }
+            Value::Histogram(h) => {
+                for (bound, count) in &h.buckets {
+                    let le = format!(",le=\"{}\"", format_le(*bound));
+                    let n = Number::Int(*count);
+                    self.series_line(name, "_bucket", escaped_target, labels, &le, n);
+                }
+                let sum = Number::Float(h.sum);
+                self.series_line(name, "_sum", escaped_target, labels, "", sum);
+                let count = Number::Int(h.count);
+                self.series_line(name, "_count", escaped_target, labels, "", count);
+            }
+        }
+    }
+
+    /// `name suffix {target="t",labels extra} value`: `extra` is pre-rendered (`,le="0.5"`).
+    fn series_line(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        escaped_target: &str,
+        labels: &LabelSet,
+        extra: &str,
+        value: Number,
+    ) {
+        let out = &mut self.out;
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(suffix.as_bytes());
+        out.extend_from_slice(b"{target=\"");
+        out.extend_from_slice(escaped_target.as_bytes());
+        out.push(b'"');
+        if !labels.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(labels.as_str().as_bytes());
+        }
+        out.extend_from_slice(extra.as_bytes());
+        out.extend_from_slice(b"} ");
+        write_value(out, value);
+        out.push(b'\n');
+        self.line_done();
+    }
+
     fn line<'l>(
         &mut self,
         name: &str,
         labels: impl IntoIterator<Item = (&'l str, &'l str)>,
         value: Number,
     ) {
-        self.out.push_str(name);
+        let out = &mut self.out;
+        out.extend_from_slice(name.as_bytes());
         let mut first = true;
         for (label, label_value) in labels {
-            self.out.push(if first { '{' } else { ',' });
+            out.push(if first { b'{' } else { b',' });
             first = false;
-            self.out.push_str(label);
-            self.out.push_str("=\"");
-            escape_label_value(&mut self.out, label_value);
-            self.out.push('"');
+            out.extend_from_slice(label.as_bytes());
+            out.extend_from_slice(b"=\"");
+            out.extend_from_slice(escaped_label_value(label_value).as_bytes());
+            out.push(b'"');
         }
         if !first {
-            self.out.push('}');
+            out.push(b'}');
         }
-        self.out.push(' ');
-        write_value(&mut self.out, value);
-        self.out.push('\n');
+        out.push(b' ');
+        write_value(out, value);
+        out.push(b'\n');
+        self.line_done();
     }
 
-    /// Ends the exposition (`# EOF` for OpenMetrics) and returns the text.
+    /// After every complete line: hand a full chunk to the sink.
+    fn line_done(&mut self) {
+        if self.out.len() >= self.chunk_bytes {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        if self.stopped {
+            self.out.clear();
+            return;
+        }
+        let chunk = std::mem::replace(&mut self.out, Vec::with_capacity(self.chunk_bytes + 4096));
+        if !sink.chunk(chunk) {
+            self.stopped = true;
+        }
+    }
+
+    /// Ends the exposition (`# EOF` for OpenMetrics). Returns the text; a streaming encoder
+    /// hands the rest to its sink and returns an empty string.
     pub fn finish(mut self) -> String {
         if self.format == Format::OpenMetrics {
-            self.out.push_str("# EOF\n");
+            self.out.extend_from_slice(b"# EOF\n");
         }
-        self.out
+        if self.sink.is_some() {
+            if !self.out.is_empty() {
+                self.flush();
+            }
+            if let Some(sink) = self.sink.as_mut().filter(|_| !self.stopped) {
+                sink.end();
+            }
+            return String::new();
+        }
+        // Invariant: only `&str` pieces and ASCII digits were ever written.
+        String::from_utf8(self.out).expect("the exposition is UTF-8")
     }
 }
 
@@ -142,42 +267,47 @@ enum Number {
     Float(f64),
 }
 
-fn write_value(out: &mut String, value: Number) {
+fn write_value(out: &mut Vec<u8>, value: Number) {
     match value {
         // Integers are written exactly: a Counter64 keeps every digit on the wire.
-        Number::Int(v) => {
-            let _ = write!(out, "{v}");
-        }
-        Number::Float(v) if v.is_nan() => out.push_str("NaN"),
-        Number::Float(v) if v == f64::INFINITY => out.push_str("+Inf"),
-        Number::Float(v) if v == f64::NEG_INFINITY => out.push_str("-Inf"),
+        Number::Int(v) => push_u64(out, v),
+        Number::Float(v) if v.is_nan() => out.extend_from_slice(b"NaN"),
+        Number::Float(v) if v == f64::INFINITY => out.extend_from_slice(b"+Inf"),
+        Number::Float(v) if v == f64::NEG_INFINITY => out.extend_from_slice(b"-Inf"),
         Number::Float(v) => {
+            // Writing into a Vec cannot fail.
             let _ = write!(out, "{v}");
         }
     }
 }
 
-/// Escapes a label value: backslash, double quote and newline (ifAlias and sysDescr can hold
-/// all three).
-fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+/// Decimal digits of an integer without going through `fmt` (most device series are counters,
+/// and this is the hottest part of a scrape after copying label text).
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
         }
     }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// Escapes HELP text (backslash and newline; OpenMetrics also escapes double quotes, which
 /// the classic parser accepts too).
-fn escape_help(out: &mut String, help: &str) {
+fn escape_help(out: &mut Vec<u8>, help: &str) {
     for c in help.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            c => {
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
         }
     }
 }
@@ -188,6 +318,18 @@ pub fn format_le(bound: f64) -> String {
         "+Inf".to_string()
     } else {
         format!("{bound}")
+    }
+}
+
+/// A label value (such as a target name) as label text: escaped only when it needs to be
+/// (most values do not, and then nothing is copied).
+pub fn escaped_label_value(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains(['\\', '"', '\n']) {
+        let mut text = String::with_capacity(name.len() + 2);
+        escape_label_value(&mut text, name);
+        std::borrow::Cow::Owned(text)
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
