@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::encode::{escaped_label_value, format_le, Encoder, Format};
+use super::encode::{format_le, Encoder, Format, SeriesStart};
 use super::histogram::Histogram;
 use super::self_metrics::PollerMetrics;
 use crate::build_info;
@@ -176,9 +176,9 @@ impl<'a> FamilyIndex<'a> {
         for (name, (family_desc, parts)) in &self.by_name {
             enc.family(family_desc);
             for (target, family) in parts {
-                let target = escaped_label_value(target);
+                let start = SeriesStart::new(name, target);
                 for sample in &family.samples {
-                    enc.series(name, &target, &sample.labels, &sample.value);
+                    enc.series(&start, &sample.labels, &sample.value);
                 }
                 if enc.is_stopped() {
                     return;

@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 
-use crate::poller::label_set::{escape_label_value, LabelSet};
+use crate::poller::label_set::{escape_label_value, needs_escaping, LabelSet};
 use crate::poller::outcome::{FamilyDesc, HistogramSnapshot, MetricType, Value};
 
 /// Exposition format chosen by content negotiation.
@@ -142,55 +142,46 @@ impl Encoder {
     }
 
     /// Writes one stored series of a device family: `name{target="..",<labels>} value`. The
-    /// target is given escaped (once per target and scrape) and the label set is already
-    /// rendered, so this only copies bytes and formats the number.
-    pub fn series(&mut self, name: &str, escaped_target: &str, labels: &LabelSet, value: &Value) {
+    /// label set is already rendered and `series` carries the rest of the line's start, so this
+    /// only copies bytes and formats the number.
+    pub fn series(&mut self, series: &SeriesStart, labels: &LabelSet, value: &Value) {
         match value {
-            Value::Int(v) => {
-                self.series_line(name, "", escaped_target, labels, "", Number::Int(*v))
-            }
-            Value::Float(v) => {
-                self.series_line(name, "", escaped_target, labels, "", Number::Float(*v))
-            }
-            Value::Histogram(h) => {
-                for (bound, count) in &h.buckets {
-                    let le = format!(",le=\"{}\"", format_le(*bound));
-                    let n = Number::Int(*count);
-                    self.series_line(name, "_bucket", escaped_target, labels, &le, n);
-                }
-                let sum = Number::Float(h.sum);
-                self.series_line(name, "_sum", escaped_target, labels, "", sum);
-                let count = Number::Int(h.count);
-                self.series_line(name, "_count", escaped_target, labels, "", count);
-            }
+            Value::Int(v) => self.series_line(&series.name_and_target, labels, Number::Int(*v)),
+            Value::Float(v) => self.series_line(&series.name_and_target, labels, Number::Float(*v)),
+            Value::Histogram(h) => self.histogram_series(series, labels, h),
         }
     }
 
-    /// `name suffix {target="t",labels extra} value`: `extra` is pre-rendered (`,le="0.5"`).
-    fn series_line(
-        &mut self,
-        name: &str,
-        suffix: &str,
-        escaped_target: &str,
-        labels: &LabelSet,
-        extra: &str,
-        value: Number,
-    ) {
+    /// `<start>,<labels>} value`, where `start` is `name{target="t"`.
+    fn series_line(&mut self, start: &str, labels: &LabelSet, value: Number) {
         let out = &mut self.out;
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(suffix.as_bytes());
-        out.extend_from_slice(b"{target=\"");
-        out.extend_from_slice(escaped_target.as_bytes());
-        out.push(b'"');
+        out.extend_from_slice(start.as_bytes());
         if !labels.is_empty() {
             out.push(b',');
             out.extend_from_slice(labels.as_str().as_bytes());
         }
-        out.extend_from_slice(extra.as_bytes());
         out.extend_from_slice(b"} ");
         write_value(out, value);
         out.push(b'\n');
         self.line_done();
+    }
+
+    /// A stored histogram: `_bucket` lines with `le` after the other labels, `_sum`, `_count`.
+    fn histogram_series(&mut self, series: &SeriesStart, labels: &LabelSet, h: &HistogramSnapshot) {
+        let start = |suffix: &str| series.with_suffix(suffix);
+        let bucket = start("_bucket");
+        for (bound, count) in &h.buckets {
+            let le = format!("le=\"{}\"", format_le(*bound));
+            let all = if labels.is_empty() {
+                le
+            } else {
+                format!("{},{le}", labels.as_str())
+            };
+            let all = LabelSet::from_rendered(all);
+            self.series_line(&bucket, &all, Number::Int(*count));
+        }
+        self.series_line(&start("_sum"), labels, Number::Float(h.sum));
+        self.series_line(&start("_count"), labels, Number::Int(h.count));
     }
 
     fn line<'l>(
@@ -260,6 +251,31 @@ impl Encoder {
     }
 }
 
+/// The start of every line of one family for one target (`name{target="t"`), built once per
+/// (family, target) and scrape instead of once per series.
+pub struct SeriesStart {
+    name: String,
+    escaped_target: String,
+    name_and_target: String,
+}
+
+impl SeriesStart {
+    pub fn new(name: &str, target: &str) -> Self {
+        let escaped_target = escaped_label_value(target).into_owned();
+        let name_and_target = format!("{name}{{target=\"{escaped_target}\"");
+        SeriesStart {
+            name: name.to_string(),
+            escaped_target,
+            name_and_target,
+        }
+    }
+
+    /// The start for a histogram's `_bucket`, `_sum` or `_count` lines.
+    fn with_suffix(&self, suffix: &str) -> String {
+        format!("{}{suffix}{{target=\"{}\"", self.name, self.escaped_target)
+    }
+}
+
 /// The number on one exposition line.
 #[derive(Clone, Copy)]
 enum Number {
@@ -281,18 +297,29 @@ fn write_value(out: &mut Vec<u8>, value: Number) {
     }
 }
 
-/// Decimal digits of an integer without going through `fmt` (most device series are counters,
-/// and this is the hottest part of a scrape after copying label text).
+/// Decimal digits of an integer without going through `fmt`, two at a time (most device
+/// series are counters, and this is the hottest part of a scrape after copying label text).
 fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut start = digits.len();
-    loop {
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        start -= 2;
+        digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         start -= 1;
-        digits[start] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        digits[start] = b'0' + v as u8;
     }
     out.extend_from_slice(&digits[start..]);
 }
@@ -324,7 +351,7 @@ pub fn format_le(bound: f64) -> String {
 /// A label value (such as a target name) as label text: escaped only when it needs to be
 /// (most values do not, and then nothing is copied).
 pub fn escaped_label_value(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.contains(['\\', '"', '\n']) {
+    if needs_escaping(name) {
         let mut text = String::with_capacity(name.len() + 2);
         escape_label_value(&mut text, name);
         std::borrow::Cow::Owned(text)
@@ -402,6 +429,134 @@ mod tests {
                  ispmonitor_rtt_seconds_sum{target=\"a\"} 1.25\n\
                  ispmonitor_rtt_seconds_count{target=\"a\"} 4\n"
             ));
+        }
+    }
+
+    /// What the encoder wrote per sample before label sets were cached: `target` first, then
+    /// the sample's pairs, escaped at scrape time. The cached path must match it byte for byte.
+    fn rendered_per_sample(
+        format: Format,
+        name: &str,
+        target: &str,
+        pairs: &[(&str, &str)],
+        value: &Value,
+    ) -> String {
+        let mut e = Encoder::new(format);
+        let labels = [("target", target)]
+            .into_iter()
+            .chain(pairs.iter().copied());
+        e.sample(name, labels, value.clone());
+        e.finish()
+    }
+
+    fn rendered_cached(
+        format: Format,
+        name: &str,
+        target: &str,
+        pairs: &[(&str, &str)],
+        value: &Value,
+    ) -> String {
+        let mut e = Encoder::new(format);
+        let labels = LabelSet::new(pairs.iter().copied());
+        e.series(&SeriesStart::new(name, target), &labels, value);
+        e.finish()
+    }
+
+    #[test]
+    fn cached_label_sets_render_byte_for_byte_like_per_sample_labels() {
+        let histogram = Value::Histogram(std::sync::Arc::new(HistogramSnapshot {
+            buckets: vec![(0.0005, 0), (0.25, 7), (1.0, 9), (f64::INFINITY, 10)],
+            sum: 3.125,
+            count: 10,
+        }));
+        let values = [
+            Value::Int(0),
+            Value::Int(7),
+            Value::Int(10),
+            Value::Int(99),
+            Value::Int(100),
+            Value::Int(1_234_567_890_123),
+            Value::Int(u64::MAX),
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(-3.0),
+            Value::Float(1e-7),
+            Value::Float(1_700_000_000.25),
+            Value::Float(f64::NAN),
+            Value::Float(f64::INFINITY),
+            Value::Float(f64::NEG_INFINITY),
+            histogram,
+        ];
+        let label_cases: [&[(&str, &str)]; 4] = [
+            &[],
+            &[("interface", "Gi0/1")],
+            &[
+                ("interface", "Gi0/1"),
+                ("alias", "uplink \"ISP\" \\ 2\nline"),
+                ("type", ""),
+            ],
+            &[(
+                "sys_descr",
+                "Cisco IOS Software, Version 15.2(4)M — ünïcode",
+            )],
+        ];
+        let targets = ["core-1", "10.0.0.1:161", "odd \"target\"\\\n"];
+        for format in [Format::Text, Format::OpenMetrics] {
+            for name in [
+                "ispmonitor_interface_receive_bytes_total",
+                "ispmonitor_snmp_uptime_seconds",
+            ] {
+                for target in targets {
+                    for pairs in label_cases {
+                        for value in &values {
+                            assert_eq!(
+                                rendered_cached(format, name, target, pairs, value),
+                                rendered_per_sample(format, name, target, pairs, value),
+                                "{format:?} {name} {target:?} {pairs:?} {value:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_render_like_display_at_every_length() {
+        let mut v = 1u64;
+        let mut cases = vec![0, 9, 10, 11, 99, 100, 101, u64::MAX, u64::MAX - 1];
+        for _ in 0..20 {
+            cases.extend([v - 1, v, v + 1, v.wrapping_mul(7) / 3]);
+            v = v.saturating_mul(10);
+        }
+        for n in cases {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn a_streaming_encoder_hands_over_whole_lines_and_stops_when_refused() {
+        struct Collect(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>, usize);
+        impl ChunkSink for Collect {
+            fn chunk(&mut self, bytes: Vec<u8>) -> bool {
+                let mut chunks = self.0.lock().unwrap();
+                chunks.push(bytes);
+                chunks.len() < self.1
+            }
+        }
+        let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut e = Encoder::streaming(Format::Text, 64, Box::new(Collect(chunks.clone(), 3)));
+        for i in 0..100 {
+            e.sample("ispmonitor_x", [("i", "v")], Value::Int(i));
+        }
+        assert!(e.is_stopped());
+        e.finish();
+        let chunks = chunks.lock().unwrap();
+        assert_eq!(chunks.len(), 3, "nothing handed over after the refusal");
+        for chunk in chunks.iter() {
+            assert!(chunk.len() >= 64 && chunk.ends_with(b"\n"));
         }
     }
 

@@ -19,8 +19,15 @@ pub struct LabelSet(Arc<Box<str>>);
 
 impl LabelSet {
     /// Renders label pairs in the order given. Values are escaped here, once.
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut text = String::new();
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) -> Self {
+        // Exact size up front (escaping is rare and only grows it): one allocation, which
+        // `into_boxed_str` then keeps as it is.
+        let size: usize = pairs
+            .clone()
+            .into_iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum();
+        let mut text = String::with_capacity(size.saturating_sub(1));
         for (name, value) in pairs {
             if !text.is_empty() {
                 text.push(',');
@@ -51,7 +58,9 @@ impl LabelSet {
             .clone()
     }
 
-    fn from_rendered(text: String) -> Self {
+    /// A set from text already rendered and escaped by the caller (the encoder adding `le` to
+    /// a histogram's labels).
+    pub fn from_rendered(text: String) -> Self {
         if text.is_empty() {
             return Self::empty();
         }
@@ -118,11 +127,17 @@ impl fmt::Debug for LabelSet {
     }
 }
 
+/// Whether a label value needs escaping. A byte scan: the characters are all ASCII, and this
+/// runs for every label of every sample a poll produces.
+pub fn needs_escaping(value: &str) -> bool {
+    value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+}
+
 /// Escapes a label value: backslash, double quote and newline (ifAlias and sysDescr can hold
 /// all three). The same rule in both exposition formats.
 pub fn escape_label_value(out: &mut String, value: &str) {
     // Most values need nothing: copy them whole.
-    if !value.contains(['\\', '"', '\n']) {
+    if !needs_escaping(value) {
         out.push_str(value);
         return;
     }

@@ -107,7 +107,10 @@ pub struct Sample {
 
 impl Sample {
     /// A sample from label pairs in exposition order.
-    pub fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, value: Value) -> Self {
+    pub fn new<'a>(
+        labels: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+        value: Value,
+    ) -> Self {
         Sample {
             labels: LabelSet::new(labels),
             value,

@@ -123,3 +123,84 @@ impl Results {
         self.targets.write().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::config::{Target, TargetKind};
+    use crate::poller::outcome::{FamilyDesc, FamilySamples, MetricType, PollOutcome, Sample};
+    use crate::poller::outcome::{LabelSet, Value};
+
+    fn target() -> Arc<Target> {
+        Arc::new(Target {
+            name: "r1".into(),
+            address: "10.0.0.1".into(),
+            host: "10.0.0.1".into(),
+            port: None,
+            kind: TargetKind::Router,
+            modules: vec![Arc::new(crate::config::Module {
+                name: "system".into(),
+                kind: crate::config::ModuleKind::Snmp(crate::config::SnmpModule::System),
+            })],
+            credential_name: None,
+            credential: None,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            labels: Default::default(),
+            source: Default::default(),
+        })
+    }
+
+    /// Two families with the same interface labels, as if_mib produces them.
+    fn poll(interfaces: &[&str]) -> PollRecord {
+        let family = |name: &str| FamilySamples {
+            desc: FamilyDesc::new(name, "help", MetricType::Gauge),
+            samples: interfaces
+                .iter()
+                .map(|i| Sample::new([("interface", *i)], Value::Int(1)))
+                .collect(),
+        };
+        PollRecord {
+            outcome: PollOutcome {
+                result: Ok(()),
+                families: vec![family("ispmonitor_a"), family("ispmonitor_b")],
+            },
+            finished_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            last_success: None,
+        }
+    }
+
+    fn stored_labels(results: &Results) -> Vec<Vec<LabelSet>> {
+        let snapshot = results.snapshot();
+        let record = snapshot[0].records[&Protocol::Snmp].as_ref().unwrap();
+        let families = &record.outcome.families;
+        families
+            .iter()
+            .map(|f| f.samples.iter().map(|s| s.labels.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn recorded_label_sets_are_shared_between_families_and_successive_polls() {
+        let results = Results::new();
+        let generation = results.register(target());
+        let key = RecordKey {
+            target: "r1",
+            generation,
+            protocol: Protocol::Snmp,
+        };
+        results.record(key, poll(&["eth0", "eth1"]));
+        let first = stored_labels(&results);
+        assert!(first[0][0].shares_text_with(&first[1][0]));
+        assert!(first[0][1].shares_text_with(&first[1][1]));
+        assert!(!first[0][0].shares_text_with(&first[0][1]));
+
+        results.record(key, poll(&["eth0", "eth1"]));
+        let second = stored_labels(&results);
+        assert!(second[0][0].shares_text_with(&first[0][0]));
+        assert!(second[1][1].shares_text_with(&first[1][1]));
+    }
+}
