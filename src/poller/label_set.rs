@@ -7,37 +7,43 @@
 //! same target, point at one copy of that text.
 
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 /// Label pairs rendered as `name="value",name="value"` (values escaped), shared by reference.
-/// One pointer wide, so a stored sample is a pointer and a value.
+///
+/// An `Arc<str>`: the length sits in the pointer and the text right after the reference
+/// counts, so a scrape reaches it with one memory access. (A thinner `Arc<Box<str>>` saved 8
+/// bytes per sample but cost a second dependent cache miss per series: at a million series,
+/// that was most of a scrape's time.)
 #[derive(Clone)]
-pub struct LabelSet(Arc<Box<str>>);
+pub struct LabelSet(Arc<str>);
 
 impl LabelSet {
     /// Renders label pairs in the order given. Values are escaped here, once.
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) -> Self {
-        // Exact size up front (escaping is rare and only grows it): one allocation, which
-        // `into_boxed_str` then keeps as it is.
-        let size: usize = pairs
-            .clone()
-            .into_iter()
-            .map(|(name, value)| name.len() + value.len() + 4)
-            .sum();
-        let mut text = String::with_capacity(size.saturating_sub(1));
-        for (name, value) in pairs {
-            if !text.is_empty() {
-                text.push(',');
-            }
-            text.push_str(name);
-            text.push_str("=\"");
-            escape_label_value(&mut text, value);
-            text.push('"');
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        // Rendered in a per-thread scratch buffer, then copied once into the `Arc`: one
+        // allocation per sample a poll produces, not one per growth step.
+        thread_local! {
+            static SCRATCH: RefCell<String> = RefCell::new(String::with_capacity(256));
         }
-        Self::from_rendered(text)
+        SCRATCH.with(|scratch| {
+            let mut text = scratch.borrow_mut();
+            text.clear();
+            for (name, value) in pairs {
+                if !text.is_empty() {
+                    text.push(',');
+                }
+                text.push_str(name);
+                text.push_str("=\"");
+                escape_label_value(&mut text, value);
+                text.push('"');
+            }
+            Self::from_text(&text)
+        })
     }
 
     /// Label names zipped with owned values (what `FamilyBuilder::push` gets).
@@ -53,18 +59,20 @@ impl LabelSet {
     /// The empty set (a scalar family such as uptime): one shared allocation.
     pub fn empty() -> Self {
         static EMPTY: OnceLock<LabelSet> = OnceLock::new();
-        EMPTY
-            .get_or_init(|| LabelSet(Arc::new(Box::from(""))))
-            .clone()
+        EMPTY.get_or_init(|| LabelSet(Arc::from(""))).clone()
     }
 
     /// A set from text already rendered and escaped by the caller (the encoder adding `le` to
     /// a histogram's labels).
     pub fn from_rendered(text: String) -> Self {
+        Self::from_text(&text)
+    }
+
+    fn from_text(text: &str) -> Self {
         if text.is_empty() {
             return Self::empty();
         }
-        LabelSet(Arc::new(text.into_boxed_str()))
+        LabelSet(Arc::from(text))
     }
 
     /// The rendered text, ready to go between braces (after `target="..."`).

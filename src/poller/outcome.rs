@@ -96,7 +96,7 @@ pub struct HistogramSnapshot {
 }
 
 /// One sample of a device family. The `target` label is not stored here: the encoder adds it.
-/// 24 bytes: at millions of stored series, the size of this struct is most of the memory.
+/// 32 bytes: at millions of stored series, the size of this struct is most of the memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// The other labels, in exposition order, rendered once (shared between families and polls
@@ -107,10 +107,7 @@ pub struct Sample {
 
 impl Sample {
     /// A sample from label pairs in exposition order.
-    pub fn new<'a>(
-        labels: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
-        value: Value,
-    ) -> Self {
+    pub fn new<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, value: Value) -> Self {
         Sample {
             labels: LabelSet::new(labels),
             value,
