@@ -434,13 +434,8 @@ mod tests {
 
     /// What the encoder wrote per sample before label sets were cached: `target` first, then
     /// the sample's pairs, escaped at scrape time. The cached path must match it byte for byte.
-    fn rendered_per_sample(
-        format: Format,
-        name: &str,
-        target: &str,
-        pairs: &[(&str, &str)],
-        value: &Value,
-    ) -> String {
+    fn rendered_per_sample(format: Format, series: &Series) -> String {
+        let Series(name, target, pairs, value) = *series;
         let mut e = Encoder::new(format);
         let labels = [("target", target)]
             .into_iter()
@@ -449,13 +444,12 @@ mod tests {
         e.finish()
     }
 
-    fn rendered_cached(
-        format: Format,
-        name: &str,
-        target: &str,
-        pairs: &[(&str, &str)],
-        value: &Value,
-    ) -> String {
+    /// One series of the byte-identity test: name, target, label pairs, value.
+    #[derive(Clone, Copy)]
+    struct Series<'a>(&'a str, &'a str, &'a [(&'a str, &'a str)], &'a Value);
+
+    fn rendered_cached(format: Format, series: &Series) -> String {
+        let Series(name, target, pairs, value) = *series;
         let mut e = Encoder::new(format);
         let labels = LabelSet::new(pairs.iter().copied());
         e.series(&SeriesStart::new(name, target), &labels, value);
@@ -509,9 +503,10 @@ mod tests {
                 for target in targets {
                     for pairs in label_cases {
                         for value in &values {
+                            let series = Series(name, target, pairs, value);
                             assert_eq!(
-                                rendered_cached(format, name, target, pairs, value),
-                                rendered_per_sample(format, name, target, pairs, value),
+                                rendered_cached(format, &series),
+                                rendered_per_sample(format, &series),
                                 "{format:?} {name} {target:?} {pairs:?} {value:?}"
                             );
                         }

@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn interner_shares_text_within_and_across_polls_and_forgets_unused_sets() {
         let mut interner = LabelInterner::default();
-        let mut first = vec![
+        let mut first = [
             LabelSet::new([("interface", "eth0")]),
             LabelSet::new([("interface", "eth0")]),
             LabelSet::new([("interface", "eth1")]),
@@ -268,7 +268,7 @@ mod tests {
         assert!(first[0].shares_text_with(&first[1]));
         assert_eq!(interner.len(), 2);
 
-        let mut second = vec![LabelSet::new([("interface", "eth0")])];
+        let mut second = [LabelSet::new([("interface", "eth0")])];
         interner.share(second.iter_mut());
         assert!(second[0].shares_text_with(&first[0]));
         // eth1 was not used by the second poll: forgotten.
