@@ -157,7 +157,7 @@ fn value(outcome: &PollOutcome, name: &str, first_label: &str) -> Value {
     family(outcome, name)
         .samples
         .iter()
-        .find(|sample| sample.labels.first().map_or("", |(_, v)| v.as_str()) == first_label)
+        .find(|sample| sample.labels.values().first().map_or("", String::as_str) == first_label)
         .unwrap_or_else(|| panic!("no {name} sample for {first_label:?}"))
         .value
         .clone()
@@ -231,17 +231,19 @@ async fn assert_matches_snmpget(agent: &Snmpd, credential: SnmpCredential, label
     assert!(rx >= lo_octets, "{label}: lo rx {rx} < snmpget {lo_octets}");
     let info = family(&outcome, "ispmonitor_interface_info");
     assert_eq!(info.samples.len(), interfaces, "{label}: interface count");
-    let lo = &info.samples[0].labels;
-    assert_eq!(lo[0].1, "lo", "{label}");
-    assert_eq!(lo[3].1, "softwareLoopback", "{label}");
+    let lo = info.samples[0].labels.values();
+    assert_eq!(lo[0], "lo", "{label}");
+    assert_eq!(lo[3], "softwareLoopback", "{label}");
     assert_eq!(
         value(&outcome, "ispmonitor_interface_up", "lo"),
         Value::Int(1),
         "{label}"
     );
-    let system = &family(&outcome, "ispmonitor_snmp_system_info").samples[0].labels;
+    let system = family(&outcome, "ispmonitor_snmp_system_info").samples[0]
+        .labels
+        .values();
     assert_eq!(
-        system[2].1, "1.3.6.1.4.1.8072.3.2.10",
+        system[2], "1.3.6.1.4.1.8072.3.2.10",
         "{label}: net-snmp's sysObjectID"
     );
 }
@@ -403,9 +405,9 @@ async fn host_resources_returns_storage_and_cpu() {
     let ram = family(&outcome, "ispmonitor_storage_used_bytes")
         .samples
         .iter()
-        .find(|s| s.labels[0].1 == "Physical memory")
+        .find(|s| s.labels.values()[0] == "Physical memory")
         .expect("physical memory row");
-    assert_eq!(ram.labels[1].1, "ram");
+    assert_eq!(ram.labels.values()[1], "ram");
 }
 
 #[tokio::test]
@@ -449,8 +451,8 @@ async fn bgp4_reads_peer_states_from_a_real_agent() {
         .iter()
         .map(|s| {
             (
-                s.labels[0].1.clone(),
-                s.labels[1].1.clone(),
+                s.labels.values()[0].clone(),
+                s.labels.values()[1].clone(),
                 s.value.clone(),
             )
         })
@@ -525,11 +527,7 @@ async fn custom_counter64_above_2_pow_53_survives_with_and_without_wrap() {
             Value::Int(expected)
         );
         let depth = family(&outcome, "ispmonitor_queue_depth");
-        let labels: Vec<Vec<&str>> = depth
-            .samples
-            .iter()
-            .map(|s| s.labels.iter().map(|(_, v)| v.as_str()).collect())
-            .collect();
+        let labels: Vec<Vec<String>> = depth.samples.iter().map(|s| s.labels.values()).collect();
         assert_eq!(labels, [["1", "10.0.0.1"], ["2", "10.0.0.2"]]);
         assert_eq!(depth.samples[1].value, Value::Float(-3.0));
         // The string under a gauge is skipped, not fatal.

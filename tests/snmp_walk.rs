@@ -115,6 +115,7 @@ fn series(outcome: &PollOutcome) -> BTreeSet<String> {
         for sample in &family.samples {
             let labels: Vec<String> = sample
                 .labels
+                .pairs()
                 .iter()
                 .map(|(k, v)| format!("{k}={v:?}"))
                 .collect();
@@ -135,18 +136,9 @@ fn alias_of(outcome: &PollOutcome, ifindex: &str) -> String {
     let sample = info
         .samples
         .iter()
-        .find(|s| {
-            s.labels
-                .iter()
-                .any(|(k, v)| &**k == "ifindex" && v == ifindex)
-        })
+        .find(|s| s.labels.get("ifindex").as_deref() == Some(ifindex))
         .unwrap_or_else(|| panic!("no interface with ifindex {ifindex}"));
-    let (_, alias) = sample
-        .labels
-        .iter()
-        .find(|(k, _)| &**k == "alias")
-        .expect("alias label");
-    alias.clone()
+    sample.labels.get("alias").expect("alias label")
 }
 
 #[tokio::test]

@@ -68,13 +68,8 @@ fn as_f64(value: &Value) -> f64 {
     }
 }
 
-fn label<'a>(sample: &'a ispmonitor::poller::outcome::Sample, name: &str) -> &'a str {
-    sample
-        .labels
-        .iter()
-        .find(|(n, _)| &**n == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
+fn label(sample: &ispmonitor::poller::outcome::Sample, name: &str) -> String {
+    sample.labels.get(name).unwrap_or_default()
 }
 
 fn assert_success(outcome: &PollOutcome, sshd: &Sshd) {
@@ -122,7 +117,7 @@ async fn ed25519_key_collects_this_machines_real_values() {
     assert!(available > 0.0 && available <= mem_total_kib * 1024.0);
 
     let cpu = family(&outcome, "ispmonitor_server_cpu_seconds_total");
-    let modes: Vec<&str> = cpu.samples.iter().map(|s| label(s, "mode")).collect();
+    let modes: Vec<String> = cpu.samples.iter().map(|s| label(s, "mode")).collect();
     assert_eq!(
         modes,
         ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"]
@@ -140,7 +135,7 @@ async fn ed25519_key_collects_this_machines_real_values() {
     for sample in &sizes.samples {
         let fstype = label(sample, "fstype");
         assert!(
-            !["tmpfs", "proc", "sysfs", "devtmpfs", "overlay"].contains(&fstype),
+            !["tmpfs", "proc", "sysfs", "devtmpfs", "overlay"].contains(&fstype.as_str()),
             "pseudo filesystem reported: {sample:?}"
         );
     }

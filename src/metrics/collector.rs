@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::encode::{format_le, Encoder, Format};
+use super::encode::{format_le, Encoder, Format, SeriesStart};
 use super::histogram::Histogram;
 use super::self_metrics::PollerMetrics;
 use crate::build_info;
@@ -170,14 +170,18 @@ impl<'a> FamilyIndex<'a> {
         }
     }
 
+    /// The hot loop of a scrape: label sets are already rendered, so a series costs a few
+    /// copies and one number.
     fn write(&self, enc: &mut Encoder) {
         for (name, (family_desc, parts)) in &self.by_name {
             enc.family(family_desc);
             for (target, family) in parts {
+                let start = SeriesStart::new(name, target);
                 for sample in &family.samples {
-                    let own = sample.labels.iter().map(|(k, v)| (&**k, v.as_str()));
-                    let labels = std::iter::once(("target", *target)).chain(own);
-                    enc.sample(name, labels, sample.value.clone());
+                    enc.series(&start, &sample.labels, &sample.value);
+                }
+                if enc.is_stopped() {
+                    return;
                 }
             }
         }
@@ -428,10 +432,7 @@ mod tests {
                 "Uptime",
                 MetricType::Gauge,
             ),
-            samples: vec![Sample {
-                labels: vec![],
-                value: Value::Int(value),
-            }],
+            samples: vec![Sample::new([], Value::Int(value))],
         }
     }
 

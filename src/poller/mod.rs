@@ -2,6 +2,7 @@
 
 pub mod icmp;
 pub mod job;
+pub mod label_set;
 pub mod outcome;
 pub mod results;
 pub mod scheduler;

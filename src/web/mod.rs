@@ -3,6 +3,7 @@
 mod health;
 pub mod negotiate;
 mod probe;
+pub mod stream;
 
 use std::sync::{Arc, RwLock};
 
@@ -17,7 +18,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::collector::{write_metrics, ProcessFacts};
-use crate::metrics::encode::Encoder;
 use crate::metrics::source::MetricSource;
 use crate::metrics::{Format, PollerMetrics};
 use crate::poller::results::Results;
@@ -63,59 +63,48 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
+/// `/metrics`: rendered from a snapshot (Arcs) while it is sent, in bounded chunks, so the
+/// process never holds the whole exposition; see `stream`.
 async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> Response {
     let format = negotiate::choose_format(header_str(&headers, header::ACCEPT));
+    let gzip = negotiate::wants_gzip(header_str(&headers, header::ACCEPT_ENCODING));
     let targets = state.results.snapshot();
-    // Encoding 10k targets takes a while: keep it off the async worker threads.
     let metrics = state.metrics.clone();
     let facts = state.facts;
     let sources = state.sources.clone();
-    let body = tokio::task::spawn_blocking(move || {
-        let mut enc = Encoder::new(format);
-        write_metrics(&mut enc, &targets, &metrics, facts);
+    let body = stream::rendered_body(format, gzip, move |enc| {
+        write_metrics(enc, &targets, &metrics, facts);
         for source in &sources {
-            source.encode(&mut enc);
+            if enc.is_stopped() {
+                return;
+            }
+            source.encode(enc);
         }
-        enc.finish()
-    })
-    .await;
-    match body {
-        Ok(body) => exposition(format, body, &headers),
-        Err(e) => {
-            tracing::error!("rendering /metrics failed: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rendering metrics failed\n",
-            )
-                .into_response()
-        }
-    }
+    });
+    (exposition_headers(format, gzip), body).into_response()
 }
 
-/// An exposition response with the exact Content-Type, gzip-compressed when asked for.
-pub(crate) fn exposition(format: Format, body: String, request: &HeaderMap) -> Response {
+/// The exact Content-Type, the encoding, and what the answer depends on.
+fn exposition_headers(format: Format, gzip: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
     let content_type = HeaderValue::from_static(format.content_type());
+    headers.insert(header::CONTENT_TYPE, content_type);
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    let vary = HeaderValue::from_static("Accept, Accept-Encoding");
+    headers.insert(header::VARY, vary);
+    headers
+}
+
+/// An exposition already rendered whole (`/probe`: one target), gzip-compressed when asked for.
+pub(crate) fn exposition(format: Format, body: String, request: &HeaderMap) -> Response {
     if negotiate::wants_gzip(header_str(request, header::ACCEPT_ENCODING)) {
         if let Ok(packed) = negotiate::gzip(body.as_bytes()) {
-            let headers = [
-                (header::CONTENT_TYPE, content_type),
-                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                (
-                    header::VARY,
-                    HeaderValue::from_static("Accept, Accept-Encoding"),
-                ),
-            ];
-            return (headers, Body::from(packed)).into_response();
+            return (exposition_headers(format, true), Body::from(packed)).into_response();
         }
     }
-    let headers = [
-        (header::CONTENT_TYPE, content_type),
-        (
-            header::VARY,
-            HeaderValue::from_static("Accept, Accept-Encoding"),
-        ),
-    ];
-    (headers, body).into_response()
+    (exposition_headers(format, false), body).into_response()
 }
 
 pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

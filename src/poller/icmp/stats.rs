@@ -82,9 +82,8 @@ impl IcmpStats {
         let samples = |value: &dyn Fn(&VersionStats) -> Value| {
             self.by_version
                 .iter()
-                .map(|(version, stats)| Sample {
-                    labels: vec![(Arc::from("ip_version"), version.as_str().to_string())],
-                    value: value(stats),
+                .map(|(version, stats)| {
+                    Sample::new([("ip_version", version.as_str())], value(stats))
                 })
                 .collect()
         };
@@ -162,11 +161,12 @@ mod tests {
         stats.reply_received(IpVersion::V6, Duration::from_millis(1));
         let families = stats.families();
         let replies = &families[1];
-        let by_version: Vec<(&str, Value)> = replies
+        let by_version: Vec<(String, Value)> = replies
             .samples
             .iter()
-            .map(|s| (s.labels[0].1.as_str(), s.value.clone()))
+            .map(|s| (s.labels.values()[0].clone(), s.value.clone()))
             .collect();
-        assert_eq!(by_version, vec![("4", Value::Int(0)), ("6", Value::Int(1))]);
+        let expected = vec![("4".into(), Value::Int(0)), ("6".into(), Value::Int(1))];
+        assert_eq!(by_version, expected);
     }
 }

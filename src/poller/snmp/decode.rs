@@ -7,7 +7,7 @@ use super::value::{Oid, SnmpValue};
 use super::walk::ColumnRows;
 use crate::catalog;
 use crate::config::oid::format_oid;
-use crate::poller::outcome::{FamilyDesc, FamilySamples, Sample, Value};
+use crate::poller::outcome::{FamilyDesc, FamilySamples, LabelSet, Sample, Value};
 
 /// What decoding one module produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -67,13 +67,16 @@ impl FamilyBuilder {
         Self::new(catalog::desc(name), &labels)
     }
 
-    /// Adds one sample; `label_values` follow the order of the label names.
+    /// Adds one sample; `label_values` follow the order of the label names. The labels are
+    /// rendered (escaped) here, once; the results store later shares equal label sets.
     pub fn push(&mut self, label_values: Vec<String>, value: Value) {
-        let labels = self.label_names.iter().cloned().zip(label_values).collect();
+        let labels = LabelSet::from_names_values(&self.label_names, &label_values);
         self.samples.push(Sample { labels, value });
     }
 
-    pub fn finish(self) -> FamilySamples {
+    pub fn finish(mut self) -> FamilySamples {
+        // The samples are kept until the next poll: do not keep the growth slack with them.
+        self.samples.shrink_to_fit();
         FamilySamples {
             desc: self.desc,
             samples: self.samples,

@@ -1,7 +1,5 @@
 //! Parsed sources to metric families of the catalogue's "SSH (Linux servers)" section.
 
-use std::sync::Arc;
-
 use super::command::Sections;
 use super::parse::diskstats::parse_diskstats;
 use super::parse::filesystems::{is_reported, parse_filesystems, Filesystem};
@@ -150,13 +148,7 @@ fn per_device<'a>(name: &str, values: impl Iterator<Item = (&'a String, u64)>) -
 }
 
 fn sample(labels: &[(&str, &str)], value: Value) -> Sample {
-    Sample {
-        labels: labels
-            .iter()
-            .map(|(name, value)| (Arc::<str>::from(*name), value.to_string()))
-            .collect(),
-        value,
-    }
+    Sample::new(labels.iter().copied(), value)
 }
 
 fn single(name: &str, value: Value) -> FamilySamples {
@@ -206,12 +198,7 @@ mod tests {
         family
             .samples
             .iter()
-            .map(|s| {
-                (
-                    s.labels.iter().map(|(_, v)| v.clone()).collect(),
-                    s.value.clone(),
-                )
-            })
+            .map(|s| (s.labels.values(), s.value.clone()))
             .collect()
     }
 

@@ -53,10 +53,10 @@ mod tests {
         ]);
         let decoded = decode(&peers);
         let samples = &decoded.families[0].samples;
-        assert_eq!(samples[0].labels[0].1, "192.0.2.1");
-        assert_eq!(samples[0].labels[1].1, "64512");
+        assert_eq!(samples[0].labels.values()[0], "192.0.2.1");
+        assert_eq!(samples[0].labels.values()[1], "64512");
         assert_eq!(samples[0].value, Value::Int(6));
-        assert_eq!(samples[1].labels[1].1, "4200000000");
+        assert_eq!(samples[1].labels.values()[1], "4200000000");
     }
 
     #[test]

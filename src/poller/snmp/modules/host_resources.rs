@@ -185,9 +185,9 @@ mod tests {
         let size = &decoded.families[0];
         assert_eq!(&*size.desc.name, "ispmonitor_storage_size_bytes");
         assert_eq!(size.samples[0].value, Value::Int(1_024_000));
-        assert_eq!(size.samples[0].labels[0].1, "Physical memory");
-        assert_eq!(size.samples[0].labels[1].1, "ram");
-        assert_eq!(size.samples[1].labels[1].1, "fixed_disk");
+        assert_eq!(size.samples[0].labels.values()[0], "Physical memory");
+        assert_eq!(size.samples[0].labels.values()[1], "ram");
+        assert_eq!(size.samples[1].labels.values()[1], "fixed_disk");
         assert_eq!(decoded.families[1].samples[1].value, Value::Int(20_480));
     }
 
@@ -214,7 +214,7 @@ mod tests {
         let decoded = decode(&processors, &Table::default());
         let load = &decoded.families[0];
         assert_eq!(load.samples.len(), 1);
-        assert_eq!(load.samples[0].labels[0].1, "196608");
+        assert_eq!(load.samples[0].labels.values()[0], "196608");
         assert_eq!(load.samples[0].value, Value::Float(0.07));
         assert_eq!(decoded.skipped, 1);
     }

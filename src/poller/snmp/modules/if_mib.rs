@@ -262,7 +262,7 @@ mod tests {
         family(decoded, name)
             .samples
             .iter()
-            .find(|s| s.labels[0].1 == interface)
+            .find(|s| s.labels.values()[0] == interface)
             .map(|s| s.value.clone())
     }
 
@@ -305,11 +305,7 @@ mod tests {
         let (t, x) = router();
         let decoded = decode(&t, &x, false);
         let info = family(&decoded, "ispmonitor_interface_info");
-        let rows: Vec<Vec<String>> = info
-            .samples
-            .iter()
-            .map(|s| s.labels.iter().map(|(_, v)| v.clone()).collect())
-            .collect();
+        let rows: Vec<Vec<String>> = info.samples.iter().map(|s| s.labels.values()).collect();
         assert_eq!(rows[0], ["lo", "1", "", "softwareLoopback"]);
         assert_eq!(rows[1], ["Gi0/1", "2", "uplink \"ISP\"", "ethernetCsmacd"]);
         assert_eq!(rows[2], ["dup_3", "3", "", ""]);

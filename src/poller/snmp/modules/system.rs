@@ -72,6 +72,7 @@ mod tests {
         assert_eq!(decoded.families[0].samples[0].value, Value::Float(123.45));
         let labels: Vec<String> = decoded.families[1].samples[0]
             .labels
+            .pairs()
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
