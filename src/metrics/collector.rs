@@ -237,6 +237,15 @@ fn write_icmp_sockets(enc: &mut Encoder) {
         let labels = [("ip_version", version.as_str()), ("mode", mode.as_str())];
         enc.sample(name, labels, Value::Int(1));
     }
+    let name = "ispmonitor_icmp_unmatched_replies_total";
+    enc.family(&desc(name));
+    for (version, unmatched) in IcmpSockets::global().unmatched() {
+        enc.sample(
+            name,
+            [("ip_version", version.as_str())],
+            Value::Int(unmatched),
+        );
+    }
 }
 
 fn write_histogram<'l>(

@@ -2,12 +2,30 @@
 //! into samples after every probe (also after a probe without a single reply).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use super::IpVersion;
-use crate::catalog::desc;
+use crate::catalog::{desc, FamilyDesc};
 use crate::poller::outcome::{FamilySamples, HistogramSnapshot, Sample, Value};
+
+/// The ICMP families' descriptions and label name, looked up once: samples are rebuilt after
+/// every probe (10,000 a second at scale), and a catalogue lookup hashes the family name.
+struct Families {
+    requests: Arc<FamilyDesc>,
+    replies: Arc<FamilyDesc>,
+    send_errors: Arc<FamilyDesc>,
+    rtt: Arc<FamilyDesc>,
+    ip_version: Arc<str>,
+}
+
+static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
+    requests: desc("ispmonitor_icmp_requests_total"),
+    replies: desc("ispmonitor_icmp_replies_total"),
+    send_errors: desc("ispmonitor_icmp_send_errors_total"),
+    rtt: desc("ispmonitor_icmp_rtt_seconds"),
+    ip_version: Arc::from("ip_version"),
+});
 
 /// RTT bucket bounds: fine from 50 µs (a LAN or loopback) to 5 s (a congested satellite hop).
 pub const RTT_BUCKETS: &[f64] = &[
@@ -20,6 +38,7 @@ pub const RTT_BUCKETS: &[f64] = &[
 struct VersionStats {
     requests: u64,
     replies: u64,
+    send_errors: u64,
     /// Per-bucket (not cumulative) RTT counts; the last slot is +Inf.
     rtt_counts: Vec<u64>,
     rtt_sum: f64,
@@ -30,6 +49,7 @@ impl Default for VersionStats {
         VersionStats {
             requests: 0,
             replies: 0,
+            send_errors: 0,
             rtt_counts: vec![0; RTT_BUCKETS.len() + 1],
             rtt_sum: 0.0,
         }
@@ -38,13 +58,15 @@ impl Default for VersionStats {
 
 impl VersionStats {
     fn histogram(&self) -> HistogramSnapshot {
+        let mut buckets = Vec::with_capacity(self.rtt_counts.len());
+        let mut cumulative = 0;
         let bounds = RTT_BUCKETS.iter().copied().chain([f64::INFINITY]);
-        let cumulative = self.rtt_counts.iter().scan(0u64, |total, n| {
-            *total += n;
-            Some(*total)
-        });
+        for (bound, count) in bounds.zip(&self.rtt_counts) {
+            cumulative += count;
+            buckets.push((bound, cumulative));
+        }
         HistogramSnapshot {
-            buckets: bounds.zip(cumulative).collect(),
+            buckets,
             sum: self.rtt_sum,
             count: self.replies,
         }
@@ -63,6 +85,11 @@ impl IcmpStats {
         self.by_version.entry(version).or_default().requests += 1;
     }
 
+    /// The kernel refused to send one (it still counts as a request without a reply).
+    pub fn send_failed(&mut self, version: IpVersion) {
+        self.by_version.entry(version).or_default().send_errors += 1;
+    }
+
     /// Its Echo Reply came back after `rtt`.
     pub fn reply_received(&mut self, version: IpVersion, rtt: Duration) {
         let stats = self.by_version.entry(version).or_default();
@@ -79,29 +106,40 @@ impl IcmpStats {
         if self.by_version.is_empty() {
             return Vec::new();
         }
-        let samples = |value: &dyn Fn(&VersionStats) -> Value| {
-            self.by_version
-                .iter()
-                .map(|(version, stats)| Sample {
-                    labels: vec![(Arc::from("ip_version"), version.as_str().to_string())],
-                    value: value(stats),
-                })
-                .collect()
-        };
+        let families = &*FAMILIES;
+        let versions = self.by_version.len();
+        let mut requests = Vec::with_capacity(versions);
+        let mut replies = Vec::with_capacity(versions);
+        let mut send_errors = Vec::with_capacity(versions);
+        let mut rtt = Vec::with_capacity(versions);
+        for (version, stats) in &self.by_version {
+            requests.push(version_sample(*version, Value::Int(stats.requests)));
+            replies.push(version_sample(*version, Value::Int(stats.replies)));
+            send_errors.push(version_sample(*version, Value::Int(stats.send_errors)));
+            let histogram = Value::Histogram(Arc::new(stats.histogram()));
+            rtt.push(version_sample(*version, histogram));
+        }
         vec![
-            FamilySamples {
-                desc: desc("ispmonitor_icmp_requests_total"),
-                samples: samples(&|s| Value::Int(s.requests)),
-            },
-            FamilySamples {
-                desc: desc("ispmonitor_icmp_replies_total"),
-                samples: samples(&|s| Value::Int(s.replies)),
-            },
-            FamilySamples {
-                desc: desc("ispmonitor_icmp_rtt_seconds"),
-                samples: samples(&|s| Value::Histogram(Arc::new(s.histogram()))),
-            },
+            family(&families.requests, requests),
+            family(&families.replies, replies),
+            family(&families.send_errors, send_errors),
+            family(&families.rtt, rtt),
         ]
+    }
+}
+
+fn family(desc: &Arc<FamilyDesc>, samples: Vec<Sample>) -> FamilySamples {
+    FamilySamples {
+        desc: desc.clone(),
+        samples,
+    }
+}
+
+/// One series labelled with its IP version.
+fn version_sample(version: IpVersion, value: Value) -> Sample {
+    Sample {
+        labels: vec![(FAMILIES.ip_version.clone(), version.as_str().to_string())],
+        value,
     }
 }
 
@@ -131,6 +169,7 @@ mod tests {
         stats.reply_received(IpVersion::V4, Duration::from_micros(50));
         stats.reply_received(IpVersion::V4, Duration::from_millis(3));
         stats.reply_received(IpVersion::V4, Duration::from_secs(6));
+        stats.send_failed(IpVersion::V4);
         let families = stats.families();
         assert_eq!(
             value_of(&families, "ispmonitor_icmp_requests_total"),
@@ -139,6 +178,10 @@ mod tests {
         assert_eq!(
             value_of(&families, "ispmonitor_icmp_replies_total"),
             Value::Int(3)
+        );
+        assert_eq!(
+            value_of(&families, "ispmonitor_icmp_send_errors_total"),
+            Value::Int(1)
         );
         let Value::Histogram(h) = value_of(&families, "ispmonitor_icmp_rtt_seconds") else {
             panic!("histogram expected");
