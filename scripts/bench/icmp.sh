@@ -93,14 +93,26 @@ icmp_totals() {
 }
 
 # --- phase 1: ours alone --------------------------------------------------------------------------
+# utime and stime (seconds) of a process, apart: on loopback the kernel answers our echo
+# requests inside our own sendto, so part of the system time is the "remote" host's work.
+user_system_seconds() {
+  local stat
+  stat="$(cat "/proc/$1/stat")"
+  awk -v tck="$TICKS_PER_SECOND" '{ printf "%.2f %.2f", $12 / tck, $13 / tck }' <<<"${stat##*) }"
+}
+
 measure_ours_alone() {
   start_ours
   sleep "$WARMUP_SECONDS"
-  local cpu0 cpu1 before after
+  local cpu0 cpu1 before after us0 us1
   before="$(scrape | icmp_totals)"
   cpu0="$(cpu_seconds "$OURS_PID")"
+  us0="$(user_system_seconds "$OURS_PID")"
   sleep "$SECONDS_PER_PHASE"
   cpu1="$(cpu_seconds "$OURS_PID")"
+  us1="$(user_system_seconds "$OURS_PID")"
+  ALONE_USER="$(calc '%.2f' "$(cut -d' ' -f1 <<<"$us1") - $(cut -d' ' -f1 <<<"$us0")")"
+  ALONE_SYSTEM="$(calc '%.2f' "$(cut -d' ' -f2 <<<"$us1") - $(cut -d' ' -f2 <<<"$us0")")"
   after="$(scrape | icmp_totals)"
   ALONE_CPU="$(calc '%.2f' "$cpu1 - $cpu0")"
   ALONE_CORES="$(calc '%.3f' "$ALONE_CPU / $SECONDS_PER_PHASE")"
@@ -258,7 +270,9 @@ report() {
 | fping $(fping -v 2>&1 | awk '{ print $3 }') ($FPING_PROCESSES processes) | with ispmonitor running | $(calc '%.0f' "$FPING_SENT / $SECONDS_PER_PHASE") | $FPING_CPU | $(calc '%.3f' "$FPING_CPU / $SECONDS_PER_PHASE") | $(calc '%.1f' "1e6 * $FPING_CPU / ($FPING_SENT > 0 ? $FPING_SENT : 1)") | $fping_loss |
 | blackbox_exporter (/probe) | alone, as fast as it serves | $BLACKBOX_RATE | $BLACKBOX_CPU | $(calc '%.3f' "$BLACKBOX_CPU / $BLACKBOX_ELAPSED") | $BLACKBOX_CPU_PER_PROBE_US | $(calc '%.3f' "100 * $BLACKBOX_FAILED / (($BLACKBOX_PROBES + $BLACKBOX_FAILED) > 0 ? ($BLACKBOX_PROBES + $BLACKBOX_FAILED) : 1)") |
 
-ispmonitor resident memory with $TARGETS targets: $ALONE_RSS_MIB MiB. blackbox_exporter served
+ispmonitor alone: $ALONE_USER s user, $ALONE_SYSTEM s system (on loopback the kernel builds each
+reply inside our sendto, so that work is counted here too; fping pays it the same way). Resident
+memory with $TARGETS targets: $ALONE_RSS_MIB MiB. blackbox_exporter served
 $BLACKBOX_RATE probes/s on this machine (curl, not counted, shares the 2 cores); at $TARGETS probes/s it
 would need about $BLACKBOX_CORES_AT_TARGET cores (its CPU per probe times the rate).
 

@@ -77,6 +77,25 @@ EOF
   bench_die "sshd did not answer on port $SSHD_PORT"
 }
 
+# A process and all its descendants (sshd puts each connection in its own session, so a process
+# group would miss them).
+descendants() {
+  local pid="$1" child
+  echo "$pid"
+  for child in $(pgrep -P "$pid" 2>/dev/null); do descendants "$child"; done
+}
+
+# CPU seconds of sshd's whole tree, including children already reaped (cutime + cstime): the
+# shells and cat processes of each collection command live only for the poll.
+sshd_cpu_seconds() {
+  local pid
+  for pid in $(descendants "$SSHD_PID"); do
+    local stat
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || continue
+    awk '{ print $12 + $13 + $14 + $15 }' <<<"${stat##*) }"
+  done | awk -v tck="$TICKS_PER_SECOND" '{ s += $1 } END { printf "%.2f", s / tck }'
+}
+
 write_config() {
   local web_port="$1" host_key
   host_key="$(cut -d' ' -f1-2 "$BENCH_WORK/host_key.pub")"
@@ -144,15 +163,15 @@ measure() {
   sleep 5
   before="$(ssh_totals)"
   cpu0="$(cpu_seconds "$OURS_PID")"
-  sshd0="$(cpu_seconds_tree "$SSHD_PID")"
+  sshd0="$(sshd_cpu_seconds)"
   sleep "$measured"
   cpu1="$(cpu_seconds "$OURS_PID")"
-  sshd1="$(cpu_seconds_tree "$SSHD_PID")"
+  sshd1="$(sshd_cpu_seconds)"
   after="$(ssh_totals)"
   STEADY_CPU="$(calc '%.2f' "$cpu1 - $cpu0")"
   STEADY_CORES="$(calc '%.4f' "$STEADY_CPU / $measured")"
   SSHD_CPU="$(calc '%.2f' "$sshd1 - $sshd0")"
-  SSHD_PROCESSES="$(pgrep -g "$(ps -o pgid= "$SSHD_PID" | tr -d ' ')" | wc -l)"
+  SSHD_PROCESSES="$(descendants "$SSHD_PID" | wc -l)"
   read -r c0 s0 f0 <<<"$before"
   read -r c1 s1 f1 <<<"$after"
   RECONNECTS=$((c1 - c0))

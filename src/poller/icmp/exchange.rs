@@ -76,6 +76,10 @@ pub struct SharedSocket {
     /// Replies and errors that matched no waiting request (late after a timeout, or another
     /// process's on a RAW socket that got past the filter).
     unmatched: AtomicU64,
+    /// Requests the kernel refused to send. Process-wide rather than per target: a per-target
+    /// series would cost every probe of every target a sample, and the target's own loss
+    /// already shows which targets suffer.
+    send_errors: AtomicU64,
 }
 
 impl SharedSocket {
@@ -99,6 +103,7 @@ impl SharedSocket {
             next_sequence: AtomicU16::new(rand::random()),
             pending: Mutex::new(HashMap::new()),
             unmatched: AtomicU64::new(0),
+            send_errors: AtomicU64::new(0),
         });
         tokio::spawn(receive_loop(shared.clone()));
         Ok(shared)
@@ -122,6 +127,11 @@ impl SharedSocket {
         self.identifier
     }
 
+    /// Requests the kernel refused to send, since the socket was opened.
+    pub fn send_errors(&self) -> u64 {
+        self.send_errors.load(Ordering::Relaxed)
+    }
+
     /// Answers that found no waiting request, since the socket was opened.
     pub fn unmatched(&self) -> u64 {
         self.unmatched.load(Ordering::Relaxed)
@@ -136,6 +146,7 @@ impl SharedSocket {
         let sent = match self.send(address, sequence, payload).await {
             Ok(sent) => sent,
             Err(error) => {
+                self.send_errors.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%address, "ICMP echo request not sent: {error}");
                 return Echo::SendFailed;
             }

@@ -171,7 +171,6 @@ impl IcmpPoller {
                 // this target on); off, it costs one level check.
                 tracing::trace!(target: RTT_LOG, address = %self.job.target.host, rtt_ns = rtt.as_nanos() as u64, "ICMP reply");
             }
-            Echo::SendFailed => self.stats.send_failed(version),
             _ => {}
         }
     }

@@ -113,11 +113,21 @@ impl IcmpSockets {
     /// Answers that found no waiting request, per IP version of the open sockets, for
     /// `ispmonitor_icmp_unmatched_replies_total`.
     pub fn unmatched(&self) -> Vec<(IpVersion, u64)> {
+        self.sum_by_version(SharedSocket::unmatched)
+    }
+
+    /// Requests the kernel refused to send, per IP version, for
+    /// `ispmonitor_icmp_send_errors_total`.
+    pub fn send_errors(&self) -> Vec<(IpVersion, u64)> {
+        self.sum_by_version(SharedSocket::send_errors)
+    }
+
+    fn sum_by_version(&self, count: fn(&SharedSocket) -> u64) -> Vec<(IpVersion, u64)> {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let mut totals: BTreeMap<IpVersion, u64> = BTreeMap::new();
         for (key, slot) in slots.iter() {
             if let Slot::Open(socket) = slot {
-                *totals.entry(key.version).or_default() += socket.unmatched();
+                *totals.entry(key.version).or_default() += count(socket);
             }
         }
         totals.into_iter().collect()
@@ -372,6 +382,8 @@ mod tests {
             )
             .await;
         assert_eq!(echo, Echo::SendFailed);
+        assert_eq!(socket.send_errors(), 1);
+        assert_eq!(sockets.send_errors(), vec![(IpVersion::V4, 1)]);
     }
 
     #[tokio::test]

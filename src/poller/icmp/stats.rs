@@ -14,7 +14,6 @@ use crate::poller::outcome::{FamilySamples, HistogramSnapshot, Sample, Value};
 struct Families {
     requests: Arc<FamilyDesc>,
     replies: Arc<FamilyDesc>,
-    send_errors: Arc<FamilyDesc>,
     rtt: Arc<FamilyDesc>,
     ip_version: Arc<str>,
 }
@@ -22,7 +21,6 @@ struct Families {
 static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
     requests: desc("ispmonitor_icmp_requests_total"),
     replies: desc("ispmonitor_icmp_replies_total"),
-    send_errors: desc("ispmonitor_icmp_send_errors_total"),
     rtt: desc("ispmonitor_icmp_rtt_seconds"),
     ip_version: Arc::from("ip_version"),
 });
@@ -38,7 +36,6 @@ pub const RTT_BUCKETS: &[f64] = &[
 struct VersionStats {
     requests: u64,
     replies: u64,
-    send_errors: u64,
     /// Per-bucket (not cumulative) RTT counts; the last slot is +Inf.
     rtt_counts: Vec<u64>,
     rtt_sum: f64,
@@ -49,7 +46,6 @@ impl Default for VersionStats {
         VersionStats {
             requests: 0,
             replies: 0,
-            send_errors: 0,
             rtt_counts: vec![0; RTT_BUCKETS.len() + 1],
             rtt_sum: 0.0,
         }
@@ -85,11 +81,6 @@ impl IcmpStats {
         self.by_version.entry(version).or_default().requests += 1;
     }
 
-    /// The kernel refused to send one (it still counts as a request without a reply).
-    pub fn send_failed(&mut self, version: IpVersion) {
-        self.by_version.entry(version).or_default().send_errors += 1;
-    }
-
     /// Its Echo Reply came back after `rtt`.
     pub fn reply_received(&mut self, version: IpVersion, rtt: Duration) {
         let stats = self.by_version.entry(version).or_default();
@@ -110,19 +101,16 @@ impl IcmpStats {
         let versions = self.by_version.len();
         let mut requests = Vec::with_capacity(versions);
         let mut replies = Vec::with_capacity(versions);
-        let mut send_errors = Vec::with_capacity(versions);
         let mut rtt = Vec::with_capacity(versions);
         for (version, stats) in &self.by_version {
             requests.push(version_sample(*version, Value::Int(stats.requests)));
             replies.push(version_sample(*version, Value::Int(stats.replies)));
-            send_errors.push(version_sample(*version, Value::Int(stats.send_errors)));
             let histogram = Value::Histogram(Arc::new(stats.histogram()));
             rtt.push(version_sample(*version, histogram));
         }
         vec![
             family(&families.requests, requests),
             family(&families.replies, replies),
-            family(&families.send_errors, send_errors),
             family(&families.rtt, rtt),
         ]
     }
@@ -169,7 +157,6 @@ mod tests {
         stats.reply_received(IpVersion::V4, Duration::from_micros(50));
         stats.reply_received(IpVersion::V4, Duration::from_millis(3));
         stats.reply_received(IpVersion::V4, Duration::from_secs(6));
-        stats.send_failed(IpVersion::V4);
         let families = stats.families();
         assert_eq!(
             value_of(&families, "ispmonitor_icmp_requests_total"),
@@ -178,10 +165,6 @@ mod tests {
         assert_eq!(
             value_of(&families, "ispmonitor_icmp_replies_total"),
             Value::Int(3)
-        );
-        assert_eq!(
-            value_of(&families, "ispmonitor_icmp_send_errors_total"),
-            Value::Int(1)
         );
         let Value::Histogram(h) = value_of(&families, "ispmonitor_icmp_rtt_seconds") else {
             panic!("histogram expected");
