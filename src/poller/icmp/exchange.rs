@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::classify::{classify, Expected, Verdict};
-use super::packet::{echo_request, parse, Parsed};
+use super::packet::{echo_request, parse, EchoHeader, Parsed};
 use super::sockets::SocketMode;
 use super::IpVersion;
 
@@ -188,7 +188,12 @@ impl SharedSocket {
             // and nothing held across the await above.
             let result = ready.try_io(|socket| {
                 SEND_BUFFER.with_borrow_mut(|packet| {
-                    echo_request(self.version, self.identifier, sequence, payload, packet);
+                    let header = EchoHeader {
+                        version: self.version,
+                        identifier: self.identifier,
+                        sequence,
+                    };
+                    echo_request(header, payload, packet);
                     let sent = SentAt::now();
                     socket.get_ref().send_to(packet, &destination).map(|_| sent)
                 })

@@ -15,17 +15,24 @@ pub const ECHO_HEADER_LEN: usize = 8;
 const IPV4_MIN_HEADER_LEN: usize = 20;
 const IPV6_HEADER_LEN: usize = 40;
 
+/// What tells one echo request from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoHeader {
+    pub version: IpVersion,
+    pub identifier: u16,
+    pub sequence: u16,
+}
+
 /// Writes an echo request into `buffer` (cleared first), so one buffer serves every send.
 /// The checksum is computed for ICMPv4; for ICMPv6 the kernel always computes it (it covers a
 /// pseudo-header with the source address, which only the kernel knows for sure), and on DGRAM
 /// sockets the kernel rewrites the identifier and recomputes it anyway.
-pub fn echo_request(
-    version: IpVersion,
-    identifier: u16,
-    sequence: u16,
-    payload: &[u8],
-    buffer: &mut Vec<u8>,
-) {
+pub fn echo_request(header: EchoHeader, payload: &[u8], buffer: &mut Vec<u8>) {
+    let EchoHeader {
+        version,
+        identifier,
+        sequence,
+    } = header;
     buffer.clear();
     let icmp_type = match version {
         IpVersion::V4 => ICMPV4_ECHO_REQUEST,
@@ -170,6 +177,14 @@ fn skip_ipv4_header(datagram: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::*;
 
+    fn header(version: IpVersion, identifier: u16, sequence: u16) -> EchoHeader {
+        EchoHeader {
+            version,
+            identifier,
+            sequence,
+        }
+    }
+
     fn ipv4_header(source: [u8; 4], destination: [u8; 4]) -> Vec<u8> {
         let mut header = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
         header.extend_from_slice(&source);
@@ -180,7 +195,7 @@ mod tests {
     #[test]
     fn a_request_has_a_valid_checksum() {
         let mut buffer = Vec::new();
-        echo_request(IpVersion::V4, 0x1234, 7, &[1, 2, 3], &mut buffer);
+        echo_request(header(IpVersion::V4, 0x1234, 7), &[1, 2, 3], &mut buffer);
         assert_eq!(&buffer[..2], &[8, 0]);
         assert_eq!(&buffer[4..8], &[0x12, 0x34, 0, 7]);
         assert_eq!(&buffer[8..], &[1, 2, 3]);
@@ -201,7 +216,7 @@ mod tests {
     #[test]
     fn icmpv6_requests_leave_the_checksum_to_the_kernel() {
         let mut buffer = vec![9; 100];
-        echo_request(IpVersion::V6, 1, 2, &[], &mut buffer);
+        echo_request(header(IpVersion::V6, 1, 2), &[], &mut buffer);
         assert_eq!(buffer, vec![128, 0, 0, 0, 0, 1, 0, 2]);
     }
 
@@ -276,9 +291,9 @@ mod tests {
     fn echo_requests_and_other_messages_are_ignored() {
         let from: IpAddr = "127.0.0.1".parse().unwrap();
         let mut request = Vec::new();
-        echo_request(IpVersion::V4, 0x1234, 7, &[], &mut request);
+        echo_request(header(IpVersion::V4, 0x1234, 7), &[], &mut request);
         assert_eq!(parse(IpVersion::V4, false, from, &request), None);
-        echo_request(IpVersion::V6, 0x1234, 7, &[], &mut request);
+        echo_request(header(IpVersion::V6, 0x1234, 7), &[], &mut request);
         assert_eq!(parse(IpVersion::V6, false, from, &request), None);
         // ICMPv6 neighbour solicitation; type 0 is not an ICMPv6 echo reply.
         assert_eq!(

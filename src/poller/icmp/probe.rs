@@ -164,14 +164,11 @@ impl IcmpPoller {
         if echo != Echo::NotSent {
             self.stats.request_sent(version);
         }
-        match echo {
-            Echo::Reply(rtt) => {
-                self.stats.reply_received(version, rtt);
-                // Every RTT, for comparing with another pinger (scripts/bench/icmp.sh turns
-                // this target on); off, it costs one level check.
-                tracing::trace!(target: RTT_LOG, address = %self.job.target.host, rtt_ns = rtt.as_nanos() as u64, "ICMP reply");
-            }
-            _ => {}
+        if let Echo::Reply(rtt) = echo {
+            self.stats.reply_received(version, rtt);
+            // Every RTT, for comparing with another pinger (scripts/bench/icmp.sh turns this
+            // log target on); off, it costs one level check.
+            tracing::trace!(target: RTT_LOG, address = %self.job.target.host, rtt_ns = rtt.as_nanos() as u64, "ICMP reply");
         }
     }
 

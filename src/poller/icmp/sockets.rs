@@ -391,7 +391,12 @@ mod tests {
         let sockets = IcmpSockets::default();
         let socket = sockets.get(v4()).expect("socket");
         let mut reply = Vec::new();
-        super::super::packet::echo_request(IpVersion::V4, 1, 2, &[], &mut reply);
+        let header = super::super::packet::EchoHeader {
+            version: IpVersion::V4,
+            identifier: 1,
+            sequence: 2,
+        };
+        super::super::packet::echo_request(header, &[], &mut reply);
         reply[0] = 0; // an echo reply
         let parsed =
             super::super::packet::parse(IpVersion::V4, false, "127.0.0.1".parse().unwrap(), &reply)
