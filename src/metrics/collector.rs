@@ -232,14 +232,27 @@ fn write_build_info(enc: &mut Encoder) {
     enc.sample(name, labels, Value::Int(1));
 }
 
-/// `ispmonitor_icmp_socket_info`: the ICMP sockets are process-wide (shared by every target),
-/// so their mode is a fact of the process, like the build info.
+/// `ispmonitor_icmp_socket_info` and the sockets' counters: the ICMP sockets are process-wide
+/// (shared by every target), so these are facts of the process, like the build info.
 fn write_icmp_sockets(enc: &mut Encoder) {
     let name = "ispmonitor_icmp_socket_info";
     enc.family(&desc(name));
     for (version, mode) in IcmpSockets::global().modes() {
         let labels = [("ip_version", version.as_str()), ("mode", mode.as_str())];
         enc.sample(name, labels, Value::Int(1));
+    }
+    let sockets = IcmpSockets::global();
+    for (name, counts) in [
+        ("ispmonitor_icmp_send_errors_total", sockets.send_errors()),
+        (
+            "ispmonitor_icmp_unmatched_replies_total",
+            sockets.unmatched(),
+        ),
+    ] {
+        enc.family(&desc(name));
+        for (version, count) in counts {
+            enc.sample(name, [("ip_version", version.as_str())], Value::Int(count));
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! Classifies an ICMP message handed back for one of our echo requests. Pure: no I/O.
 //!
-//! On RAW sockets the kernel delivers every ICMP message, and surge-ping returns the errors
-//! about our own requests (destination unreachable, time exceeded...) as `Ok` packets matched by
-//! the identifier and sequence quoted inside them. Only an Echo Reply with our identifier and
-//! sequence is a reply; everything else is a failed echo, never a success.
+//! On RAW sockets the kernel also delivers the ICMP errors about our own requests (destination
+//! unreachable, time exceeded...), matched to a request by the identifier and sequence quoted
+//! inside them. Only an Echo Reply with our identifier and sequence is a reply; everything else
+//! is a failed echo, never a success.
 
 use super::IpVersion;
 

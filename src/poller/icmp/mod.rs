@@ -1,6 +1,8 @@
 //! ICMP polling: echo requests over shared sockets, loss counters and an RTT histogram per target.
 
 pub mod classify;
+pub mod exchange;
+pub mod packet;
 pub mod probe;
 pub mod sockets;
 pub mod stats;

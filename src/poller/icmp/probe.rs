@@ -3,16 +3,14 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use surge_ping::{IcmpPacket, PingIdentifier, PingSequence, SurgeError};
-use tokio::task::JoinSet;
+use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use super::classify::{classify, Expected, Received, Verdict};
-use super::sockets::{IcmpSockets, SharedSocket, SocketError, SocketKey, SocketMode};
+pub use super::exchange::Echo;
+use super::sockets::{IcmpSockets, SharedSocket, SocketError, SocketKey};
 use super::stats::IcmpStats;
 use super::IpVersion;
 use crate::config::{IcmpModule, IpProtocol, ModuleKind, Target};
@@ -43,18 +41,19 @@ impl IcmpJob {
     }
 }
 
-/// Identifiers are unique per poller within the process (RAW sockets match replies on them).
-/// The random start keeps two processes with RAW sockets apart.
-static NEXT_IDENTIFIER: LazyLock<AtomicU16> = LazyLock::new(|| AtomicU16::new(rand::random()));
+/// The log target of the per-reply RTT trace (`RUST_LOG=ispmonitor::icmp_rtt=trace`).
+pub const RTT_LOG: &str = "ispmonitor::icmp_rtt";
 
 /// Pings one target. Lives as long as the target's schedule, so its counters and histogram
 /// accumulate over the target's lifetime.
 pub struct IcmpPoller {
     job: IcmpJob,
     sockets: &'static IcmpSockets,
-    identifier: u16,
     payload: Arc<[u8]>,
     stats: IcmpStats,
+    /// The socket of the last probe: sockets are never closed, so it stays valid for as long
+    /// as the probe needs the same key (a hostname may resolve to the other family later).
+    socket: Option<(SocketKey, Arc<SharedSocket>)>,
 }
 
 /// Why a probe could not start.
@@ -81,26 +80,10 @@ impl ProbeError {
     }
 }
 
-/// What became of one echo request.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Echo {
-    /// Its Echo Reply came back after this long.
-    Reply(Duration),
-    /// An ICMP error about it came back instead (RAW sockets only).
-    IcmpError(Verdict),
-    /// Nothing came back in time.
-    Lost,
-    /// The kernel refused to send it (no route, network unreachable...).
-    SendFailed,
-    /// Not sent at all: no time was left before the deadline, or its sequence was in use.
-    NotSent,
-}
-
 /// One echo request to send.
 struct EchoRequest {
     socket: Arc<SharedSocket>,
     address: IpAddr,
-    identifier: u16,
     payload: Arc<[u8]>,
     send_at: Instant,
     timeout: Duration,
@@ -120,9 +103,9 @@ impl IcmpPoller {
         IcmpPoller {
             job,
             sockets,
-            identifier: NEXT_IDENTIFIER.fetch_add(1, Ordering::Relaxed),
             payload,
             stats: IcmpStats::default(),
+            socket: None,
         }
     }
 
@@ -146,10 +129,7 @@ impl IcmpPoller {
             version: IpVersion::of(address),
             source: module.source_address,
         };
-        let socket = self
-            .sockets
-            .get(key)
-            .map_err(|e| self.probe_error(e.into()))?;
+        let socket = self.socket(key).map_err(|e| self.probe_error(e.into()))?;
         let echoes = self.send_echoes(&socket, address, deadline).await;
         for echo in &echoes {
             self.record(key.version, *echo);
@@ -164,6 +144,17 @@ impl IcmpPoller {
         probe_result(&echoes)
     }
 
+    fn socket(&mut self, key: SocketKey) -> Result<Arc<SharedSocket>, SocketError> {
+        if let Some((cached, socket)) = &self.socket {
+            if *cached == key {
+                return Ok(socket.clone());
+            }
+        }
+        let socket = self.sockets.get(key)?;
+        self.socket = Some((key, socket.clone()));
+        Ok(socket)
+    }
+
     fn probe_error(&self, error: ProbeError) -> FailureReason {
         tracing::debug!(target_name = %self.job.target.name, "ICMP probe failed: {error}");
         error.reason()
@@ -175,11 +166,15 @@ impl IcmpPoller {
         }
         if let Echo::Reply(rtt) = echo {
             self.stats.reply_received(version, rtt);
+            // Every RTT, for comparing with another pinger (scripts/bench/icmp.sh turns this
+            // log target on); off, it costs one level check.
+            tracing::trace!(target: RTT_LOG, address = %self.job.target.host, rtt_ns = rtt.as_nanos() as u64, "ICMP reply");
         }
     }
 
-    /// Sends the echo requests on schedule, each in its own task so a slow reply never delays
-    /// the next request; waits for all of them. Dropping the future aborts the tasks.
+    /// Sends the echo requests on schedule and waits for all of them. They run concurrently
+    /// within this poll's task, so a slow reply never delays the next request; dropping the
+    /// future (deadline, cancelled poll) drops them all.
     async fn send_echoes(
         &self,
         socket: &Arc<SharedSocket>,
@@ -188,87 +183,40 @@ impl IcmpPoller {
     ) -> Vec<Echo> {
         let module = &self.job.module;
         let start = Instant::now();
-        let mut tasks = JoinSet::new();
-        for i in 0..module.count {
-            tasks.spawn(echo(EchoRequest {
+        let request = |i: u32| {
+            echo(EchoRequest {
                 socket: socket.clone(),
                 address,
-                identifier: self.identifier,
                 payload: self.payload.clone(),
                 send_at: start + module.interval * i,
                 timeout: module.timeout,
                 deadline,
-            }));
+            })
+        };
+        // One request per poll (pinging every second) is the common case at scale: no
+        // join_all machinery for it.
+        if module.count == 1 {
+            return vec![request(0).await];
         }
-        let mut echoes = Vec::with_capacity(module.count as usize);
-        while let Some(joined) = tasks.join_next().await {
-            echoes.push(joined.unwrap_or(Echo::Lost));
-        }
-        echoes
+        join_all((0..module.count).map(request)).await
     }
 }
 
 /// Sends one echo request at its time and waits for its answer.
 async fn echo(request: EchoRequest) -> Echo {
-    tokio::time::sleep_until(request.send_at).await;
-    let now = Instant::now();
+    if request.send_at > Instant::now() {
+        tokio::time::sleep_until(request.send_at).await;
+    }
     let timeout = request
         .timeout
-        .min(request.deadline.saturating_duration_since(now));
+        .min(request.deadline.saturating_duration_since(Instant::now()));
     if timeout.is_zero() {
         return Echo::NotSent;
     }
-    let socket = &request.socket;
-    let sequence = socket.next_sequence();
-    let mut pinger = socket
-        .client
-        .pinger(request.address, PingIdentifier(request.identifier))
-        .await;
-    pinger.timeout(timeout);
-    // The RTT is measured here rather than taken from surge-ping: it starts its clock after
-    // send_to returns, and on loopback the reply can be timestamped before that, giving 0.
-    let sent = Instant::now();
-    let answer = pinger.ping(PingSequence(sequence), &request.payload).await;
-    let rtt = sent.elapsed();
-    match answer {
-        Ok((packet, _)) => {
-            let expected = Expected {
-                identifier: (socket.mode == SocketMode::Raw).then_some(request.identifier),
-                sequence,
-            };
-            match classify(expected, received(&packet)) {
-                Verdict::EchoReply => Echo::Reply(rtt),
-                Verdict::NotOurs => Echo::Lost,
-                error => Echo::IcmpError(error),
-            }
-        }
-        Err(SurgeError::Timeout { .. }) => Echo::Lost,
-        Err(SurgeError::IdenticalRequests { .. }) => Echo::NotSent,
-        Err(SurgeError::IOError(_)) => Echo::SendFailed,
-        Err(other) => {
-            tracing::debug!("ICMP echo failed: {other}");
-            Echo::Lost
-        }
-    }
-}
-
-fn received(packet: &IcmpPacket) -> Received {
-    match packet {
-        IcmpPacket::V4(p) => Received {
-            version: IpVersion::V4,
-            icmp_type: p.get_icmp_type().0,
-            code: p.get_icmp_code().0,
-            identifier: p.get_identifier().0,
-            sequence: p.get_sequence().0,
-        },
-        IcmpPacket::V6(p) => Received {
-            version: IpVersion::V6,
-            icmp_type: p.get_icmpv6_type().0,
-            code: p.get_icmpv6_code().0,
-            identifier: p.get_identifier().0,
-            sequence: p.get_sequence().0,
-        },
-    }
+    request
+        .socket
+        .echo(request.address, &request.payload, timeout)
+        .await
 }
 
 /// The poll result: up when at least one reply came back; otherwise `unreachable` when the
@@ -286,11 +234,18 @@ pub fn probe_result(echoes: &[Echo]) -> Result<(), FailureReason> {
     }
 }
 
-/// The host's address to ping, resolved once per poll (an IP literal needs no lookup).
+/// The host's address to ping, resolved once per poll (an IP literal needs no lookup, nor an
+/// allocation: at 10,000 probes a second, every one counts).
 async fn resolve(host: &str, module: &IcmpModule, deadline: Instant) -> Result<IpAddr, ProbeError> {
-    let candidates: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(address) => vec![address],
-        Err(_) => tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, 0)))
+    let no_address = || ProbeError::NoAddress {
+        host: host.to_string(),
+    };
+    if let Ok(address) = host.parse::<IpAddr>() {
+        return pick_address(&[address], module.ip_protocol, module.source_address)
+            .ok_or_else(no_address);
+    }
+    let candidates: Vec<IpAddr> =
+        tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, 0)))
             .await
             .map_err(|_| ProbeError::ResolveTimeout {
                 host: host.to_string(),
@@ -300,13 +255,8 @@ async fn resolve(host: &str, module: &IcmpModule, deadline: Instant) -> Result<I
                 source,
             })?
             .map(|socket_address| socket_address.ip())
-            .collect(),
-    };
-    pick_address(&candidates, module.ip_protocol, module.source_address).ok_or_else(|| {
-        ProbeError::NoAddress {
-            host: host.to_string(),
-        }
-    })
+            .collect();
+    pick_address(&candidates, module.ip_protocol, module.source_address).ok_or_else(no_address)
 }
 
 /// Chooses among a host's addresses by `ip_protocol`. A source address pins the family.
@@ -335,6 +285,7 @@ pub fn pick_address(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::poller::icmp::classify::Verdict;
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

@@ -2,12 +2,32 @@
 //! into samples after every probe (also after a probe without a single reply).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use super::IpVersion;
-use crate::catalog::desc;
+use crate::catalog::{desc, FamilyDesc};
+use crate::poller::label_set::LabelSet;
 use crate::poller::outcome::{FamilySamples, HistogramSnapshot, Sample, Value};
+
+/// The ICMP families' descriptions and label name, looked up once: samples are rebuilt after
+/// every probe (10,000 a second at scale), and a catalogue lookup hashes the family name.
+struct Families {
+    requests: Arc<FamilyDesc>,
+    replies: Arc<FamilyDesc>,
+    rtt: Arc<FamilyDesc>,
+    /// `ip_version="4"` and `ip_version="6"`, rendered once and shared by every sample.
+    v4_labels: LabelSet,
+    v6_labels: LabelSet,
+}
+
+static FAMILIES: LazyLock<Families> = LazyLock::new(|| Families {
+    requests: desc("ispmonitor_icmp_requests_total"),
+    replies: desc("ispmonitor_icmp_replies_total"),
+    rtt: desc("ispmonitor_icmp_rtt_seconds"),
+    v4_labels: LabelSet::new([("ip_version", IpVersion::V4.as_str())]),
+    v6_labels: LabelSet::new([("ip_version", IpVersion::V6.as_str())]),
+});
 
 /// RTT bucket bounds: fine from 50 µs (a LAN or loopback) to 5 s (a congested satellite hop).
 pub const RTT_BUCKETS: &[f64] = &[
@@ -38,13 +58,15 @@ impl Default for VersionStats {
 
 impl VersionStats {
     fn histogram(&self) -> HistogramSnapshot {
+        let mut buckets = Vec::with_capacity(self.rtt_counts.len());
+        let mut cumulative = 0;
         let bounds = RTT_BUCKETS.iter().copied().chain([f64::INFINITY]);
-        let cumulative = self.rtt_counts.iter().scan(0u64, |total, n| {
-            *total += n;
-            Some(*total)
-        });
+        for (bound, count) in bounds.zip(&self.rtt_counts) {
+            cumulative += count;
+            buckets.push((bound, cumulative));
+        }
         HistogramSnapshot {
-            buckets: bounds.zip(cumulative).collect(),
+            buckets,
             sum: self.rtt_sum,
             count: self.replies,
         }
@@ -79,28 +101,41 @@ impl IcmpStats {
         if self.by_version.is_empty() {
             return Vec::new();
         }
-        let samples = |value: &dyn Fn(&VersionStats) -> Value| {
-            self.by_version
-                .iter()
-                .map(|(version, stats)| {
-                    Sample::new([("ip_version", version.as_str())], value(stats))
-                })
-                .collect()
-        };
+        let families = &*FAMILIES;
+        let versions = self.by_version.len();
+        let mut requests = Vec::with_capacity(versions);
+        let mut replies = Vec::with_capacity(versions);
+        let mut rtt = Vec::with_capacity(versions);
+        for (version, stats) in &self.by_version {
+            requests.push(version_sample(*version, Value::Int(stats.requests)));
+            replies.push(version_sample(*version, Value::Int(stats.replies)));
+            let histogram = Value::Histogram(Arc::new(stats.histogram()));
+            rtt.push(version_sample(*version, histogram));
+        }
         vec![
-            FamilySamples {
-                desc: desc("ispmonitor_icmp_requests_total"),
-                samples: samples(&|s| Value::Int(s.requests)),
-            },
-            FamilySamples {
-                desc: desc("ispmonitor_icmp_replies_total"),
-                samples: samples(&|s| Value::Int(s.replies)),
-            },
-            FamilySamples {
-                desc: desc("ispmonitor_icmp_rtt_seconds"),
-                samples: samples(&|s| Value::Histogram(Arc::new(s.histogram()))),
-            },
+            family(&families.requests, requests),
+            family(&families.replies, replies),
+            family(&families.rtt, rtt),
         ]
+    }
+}
+
+fn family(desc: &Arc<FamilyDesc>, samples: Vec<Sample>) -> FamilySamples {
+    FamilySamples {
+        desc: desc.clone(),
+        samples,
+    }
+}
+
+/// One series labelled with its IP version.
+fn version_sample(version: IpVersion, value: Value) -> Sample {
+    let labels = match version {
+        IpVersion::V4 => &FAMILIES.v4_labels,
+        IpVersion::V6 => &FAMILIES.v6_labels,
+    };
+    Sample {
+        labels: labels.clone(),
+        value,
     }
 }
 
