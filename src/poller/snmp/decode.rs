@@ -74,6 +74,14 @@ impl FamilyBuilder {
         self.samples.push(Sample { labels, value });
     }
 
+    /// Adds one sample whose labels are already rendered: for label sets several families
+    /// share (an interface's `interface="..."` is the same for its status, speed and eight
+    /// counters), rendered once instead of once per family. `labels` must hold exactly this
+    /// family's label names, in order.
+    pub fn push_rendered(&mut self, labels: LabelSet, value: Value) {
+        self.samples.push(Sample { labels, value });
+    }
+
     pub fn finish(mut self) -> FamilySamples {
         // The samples are kept until the next poll: do not keep the growth slack with them.
         self.samples.shrink_to_fit();

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::oid::format_oid;
+use crate::poller::label_set::LabelSet;
 use crate::poller::outcome::Value;
 use crate::poller::snmp::decode::{
     label_or_empty, non_empty_label, unique_names, Decoded, FamilyBuilder, Table,
@@ -210,25 +211,25 @@ pub fn decode(if_table: &Table, if_x_table: &Table, wrap_large_counters: bool) -
             .map(if_type_name)
             .unwrap_or_default();
         let alias = label_or_empty(if_x_table.value(IF_ALIAS, index));
-        info.push(
-            vec![name.clone(), format_oid(index), alias, if_type],
-            Value::Int(1),
-        );
+        // The status, speed and counter families are labelled by the interface alone: its
+        // label text is rendered once and shared by those eleven families.
+        let interface = LabelSet::new([("interface", name.as_str())]);
+        info.push(vec![name, format_oid(index), alias, if_type], Value::Int(1));
         if let Some(status) = reader.integer(if_table, IF_OPER_STATUS, index) {
-            up.push(vec![name.clone()], Value::Int(u64::from(status == 1)));
+            up.push_rendered(interface.clone(), Value::Int(u64::from(status == 1)));
         }
         if let Some(status) = reader.integer(if_table, IF_ADMIN_STATUS, index) {
-            admin_up.push(vec![name.clone()], Value::Int(u64::from(status == 1)));
+            admin_up.push_rendered(interface.clone(), Value::Int(u64::from(status == 1)));
         }
         if let Some(bytes) = speed_bytes(&mut reader, (if_table, if_x_table), index) {
-            speed.push(vec![name.clone()], Value::Float(bytes));
+            speed.push_rendered(interface.clone(), Value::Float(bytes));
         }
         for (family, builder) in COUNTER_FAMILIES.iter().zip(counters.iter_mut()) {
             let value = reader
                 .counter_sum(if_x_table, family.high_capacity, index)
                 .or_else(|| reader.counter_sum(if_table, family.legacy, index));
             if let Some(value) = value {
-                builder.push(vec![name.clone()], Value::Int(value));
+                builder.push_rendered(interface.clone(), Value::Int(value));
             }
         }
     }
@@ -351,6 +352,32 @@ mod tests {
         let errors = "ispmonitor_interface_receive_errors_total";
         assert_eq!(value_of(&decoded, errors, "Gi0/1"), Some(Value::Int(3)));
         assert_eq!(value_of(&decoded, errors, "lo"), None);
+    }
+
+    #[test]
+    fn an_interface_label_set_is_rendered_once_and_shared_by_its_families() {
+        let (t, x) = router();
+        let decoded = decode(&t, &x, false);
+        let label_of = |name: &str| {
+            family(&decoded, name)
+                .samples
+                .iter()
+                .find(|s| s.labels.get("interface").as_deref() == Some("Gi0/1"))
+                .map(|s| s.labels.clone())
+                .expect("Gi0/1 sample")
+        };
+        let up = label_of("ispmonitor_interface_up");
+        let rx = label_of("ispmonitor_interface_receive_bytes_total");
+        assert!(up.shares_text_with(&rx));
+        // Exactly what rendering the family's own label names would give.
+        assert_eq!(
+            up.pairs(),
+            vec![("interface".to_string(), "Gi0/1".to_string())]
+        );
+        assert_eq!(
+            up.as_str(),
+            LabelSet::new([("interface", "Gi0/1")]).as_str()
+        );
     }
 
     #[test]
