@@ -7,7 +7,7 @@
 #!
 #!   bash scripts/bench/snmp-bigrouter.sh                 # 20,000 interfaces: up to ~6 min
 #!   BENCH_QUICK=1 bash scripts/bench/snmp-bigrouter.sh   # 2,000 interfaces
-#!   BIGROUTER_INFLIGHT_KEY=max_requests_in_flight BIGROUTER_INFLIGHT=8 bash scripts/bench/snmp-bigrouter.sh
+#!   BIGROUTER_INFLIGHT_KEY=max_requests_in_flight BIGROUTER_INFLIGHT=16 bash scripts/bench/snmp-bigrouter.sh
 #!
 #! The in-flight key (under global.snmp) is a variable because it is being added; while
 #! `check-config` refuses it, that row is skipped with a message.
@@ -26,7 +26,7 @@ else
 fi
 DELAY=20ms
 INFLIGHT_KEY="${BIGROUTER_INFLIGHT_KEY:-max_requests_in_flight}"
-INFLIGHT="${BIGROUTER_INFLIGHT:-8}"
+INFLIGHT="${BIGROUTER_INFLIGHT:-16}"
 TARGET_S=30
 TARGET_INTERFACES=20000
 
