@@ -334,3 +334,13 @@ fleet_figures() {
   FIG[scrape_mib]="$(for k in $(seq "$a" $((b - 1))); do meta "$dir" "$k" scrape_bytes; done | awk '{ s += $1 } END { printf "%.1f", s / NR / 1048576 }')"
   FIG[engine_discoveries]="$(metric_value ispmonitor_snmp_engine_discoveries_total <"$last")"
 }
+
+# Replaces the chart-data rows of one KIND (first column) in docs/benchmarks/fleet.tsv with the
+# rows in FILE. Quick runs leave the data alone, like the docs.
+update_chart_data() {
+  local kind="$1" rows="$2" data=docs/benchmarks/fleet.tsv
+  [ "$BENCH_QUICK" != 1 ] || return 0
+  mkdir -p "$(dirname "$data")"
+  { [ -f "$data" ] && grep -v "^$kind	" "$data" || true; cat "$rows"; } >"$data.new"
+  mv "$data.new" "$data"
+}

@@ -31,7 +31,6 @@ fi
 # the interval; 32 at a time keeps a round well inside the interval without flooding 2 cores.
 PARALLEL="${EFFICIENCY_PARALLEL:-32}"
 TARGET_RATIO=10
-DATA=docs/benchmarks/fleet.tsv
 
 [ -x "$BIN" ] || bench_die "$BIN missing: cargo build --release --bin ispmonitor"
 
@@ -150,8 +149,4 @@ EOF
 
 cat "$BENCH_WORK/section.md"
 write_section snmp-efficiency "$BENCH_WORK/section.md"
-if [ "$BENCH_QUICK" != 1 ]; then
-  mkdir -p "$(dirname "$DATA")"
-  { [ -f "$DATA" ] && grep -v '^efficiency	' "$DATA" || true; cat "$BENCH_WORK/data.tsv"; } >"$DATA.new"
-  mv "$DATA.new" "$DATA"
-fi
+update_chart_data efficiency "$BENCH_WORK/data.tsv"

@@ -30,7 +30,6 @@ TARGET_DEVICES=10000
 TARGET_CORES=1
 TARGET_MIB=2048
 TARGET_LAG_S=1
-DATA=docs/benchmarks/fleet.tsv
 
 [ -x "$BIN" ] || bench_die "$BIN missing: cargo build --release --bin ispmonitor"
 
@@ -97,8 +96,4 @@ EOF
 
 cat "$BENCH_WORK/section.md"
 write_section snmp-fleet "$BENCH_WORK/section.md"
-if [ "$BENCH_QUICK" != 1 ]; then
-  mkdir -p "$(dirname "$DATA")"
-  { [ -f "$DATA" ] && grep -v '^fleet	' "$DATA" || true; cat "$BENCH_WORK/data.tsv"; } >"$DATA.new"
-  mv "$DATA.new" "$DATA"
-fi
+update_chart_data fleet "$BENCH_WORK/data.tsv"

@@ -97,15 +97,21 @@ pub fn parse(
         return None;
     }
     Some(Parsed {
-        received: Received {
-            version,
-            icmp_type,
-            code,
-            identifier: u16::from_be_bytes([header[4], header[5]]),
-            sequence: u16::from_be_bytes([header[6], header[7]]),
-        },
+        received: received(version, (icmp_type, code), header),
         about: from,
     })
+}
+
+/// What arrived, with the identifier and sequence of `echo`, an echo header (the reply's own,
+/// or the request an error quotes).
+fn received(version: IpVersion, (icmp_type, code): (u8, u8), echo: &[u8]) -> Received {
+    Received {
+        version,
+        icmp_type,
+        code,
+        identifier: u16::from_be_bytes([echo[4], echo[5]]),
+        sequence: u16::from_be_bytes([echo[6], echo[7]]),
+    }
 }
 
 fn echo_reply_type(version: IpVersion) -> u8 {
@@ -152,13 +158,7 @@ fn parse_error(version: IpVersion, icmp_type: u8, code: u8, quoted: &[u8]) -> Op
         return None;
     }
     Some(Parsed {
-        received: Received {
-            version,
-            icmp_type,
-            code,
-            identifier: u16::from_be_bytes([echo[4], echo[5]]),
-            sequence: u16::from_be_bytes([echo[6], echo[7]]),
-        },
+        received: received(version, (icmp_type, code), echo),
         about: destination,
     })
 }
