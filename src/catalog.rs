@@ -56,6 +56,7 @@ const ICMP: &str = "ICMP";
 const API: &str = "API and database";
 const LICENSE: &str = "License";
 const ALERTS: &str = "Alerts (Alertmanager webhook)";
+const PROCESS: &str = "The process (standard `process_*` families)";
 
 macro_rules! spec {
     ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
@@ -209,6 +210,23 @@ pub static CATALOG: &[FamilySpec] = &[
         "This poller's shard number (0-based)"),
     spec!(POLLER, "ispmonitor_shard_total", G, [],
         "How many shards split the inventory"),
+    // The standard process collector's families, with client_golang's names and HELP text
+    // (full stop included) so they read the same as every other exporter's; from /proc/self,
+    // left out where it cannot be read.
+    spec!(PROCESS, "process_cpu_seconds_total", C, [],
+        "Total user and system CPU time spent in seconds."),
+    spec!(PROCESS, "process_resident_memory_bytes", G, [],
+        "Resident memory size in bytes."),
+    spec!(PROCESS, "process_virtual_memory_bytes", G, [],
+        "Virtual memory size in bytes."),
+    spec!(PROCESS, "process_open_fds", G, [],
+        "Number of open file descriptors."),
+    spec!(PROCESS, "process_max_fds", G, [],
+        "Maximum number of open file descriptors."),
+    spec!(PROCESS, "process_start_time_seconds", G, [],
+        "Start time of the process since unix epoch in seconds."),
+    spec!(PROCESS, "process_threads", G, [],
+        "Number of OS threads in the process."),
     spec!(API, "ispmonitor_http_requests_total", C, ["method", "endpoint", "status"],
         "Requests the inventory API answered, by method, route template (unmatched for unknown paths) and status code"),
     spec!(API, "ispmonitor_http_request_duration_seconds", H, ["method", "endpoint"],
@@ -320,7 +338,13 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for spec in CATALOG {
             assert!(seen.insert(spec.name), "{} twice", spec.name);
-            assert!(spec.name.starts_with("ispmonitor_"), "{}", spec.name);
+            // CONVENTIONS.md E2: the standard process collector's families keep their names.
+            let standard = spec.name.starts_with("process_");
+            assert!(
+                spec.name.starts_with("ispmonitor_") || standard,
+                "{}",
+                spec.name
+            );
             assert!(!spec.name.contains(':'), "{}", spec.name);
             let is_counter = spec.metric_type == MetricType::Counter;
             // The metric contract (shared/METRICS.md) names these gauges with `_total`;
@@ -339,8 +363,9 @@ mod tests {
             for label in spec.labels {
                 assert!(!["job", "instance", "le"].contains(label), "{}", spec.name);
             }
+            // The standard families keep client_golang's HELP text, full stop included.
             assert!(
-                !spec.help.ends_with('.'),
+                !spec.help.ends_with('.') || standard,
                 "{}: help must not end with '.'",
                 spec.name
             );

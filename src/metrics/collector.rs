@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::encode::{format_le, Encoder, Format, SeriesStart};
 use super::histogram::Histogram;
+use super::process;
 use super::self_metrics::PollerMetrics;
 use crate::build_info;
 use crate::catalog::desc;
@@ -205,6 +206,7 @@ fn write_poller_families(
     facts: ProcessFacts,
 ) {
     write_build_info(enc);
+    process::write_process_families(enc, &process::read());
     write_icmp_sockets(enc);
     write_poll_counters(enc, poller);
     write_scheduler_gauges(enc, poller);

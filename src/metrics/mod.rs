@@ -4,6 +4,7 @@
 pub mod collector;
 pub mod encode;
 pub mod histogram;
+pub mod process;
 pub mod self_metrics;
 pub mod source;
 
