@@ -153,19 +153,49 @@ impl Table {
     }
 }
 
-/// Every index of some columns. Columns mostly share their indices: an index is cloned only the
-/// first time it is seen (collecting every clone and sorting them cost a quarter of a poll's
-/// instructions in callgrind).
+/// Every index of some columns. Columns mostly share their indices, and each column's rows are
+/// already sorted: a column is merged into the union by one linear pass, and a column that adds
+/// nothing (the usual case) costs one comparison per row instead of a tree lookup; each index
+/// is cloned once, at the end (tree lookups and clones were a tenth of a poll's CPU).
 pub fn union_of_indices<'a>(columns: impl IntoIterator<Item = &'a ColumnRows>) -> BTreeSet<Oid> {
-    let mut indices = BTreeSet::new();
+    let mut union: Vec<&Oid> = Vec::new();
     for rows in columns {
-        for index in rows.keys() {
-            if !indices.contains(index) {
-                indices.insert(index.clone());
-            }
+        if !is_sorted_subset(rows.keys(), &union) {
+            union = merge_sorted(&union, rows.keys());
         }
     }
-    indices
+    union.into_iter().cloned().collect()
+}
+
+/// True when every item of the sorted `items` is in the sorted `union`.
+fn is_sorted_subset<'a>(items: impl Iterator<Item = &'a Oid>, union: &[&Oid]) -> bool {
+    let mut position = 0;
+    for item in items {
+        while position < union.len() && union[position] < item {
+            position += 1;
+        }
+        if position == union.len() || union[position] != item {
+            return false;
+        }
+    }
+    true
+}
+
+/// The sorted, duplicate-free union of two sorted sequences.
+fn merge_sorted<'a>(union: &[&'a Oid], items: impl Iterator<Item = &'a Oid>) -> Vec<&'a Oid> {
+    let mut merged = Vec::with_capacity(union.len());
+    let mut rest = union.iter().copied().peekable();
+    for item in items {
+        while let Some(existing) = rest.next_if(|existing| *existing < item) {
+            merged.push(existing);
+        }
+        if rest.peek() == Some(&item) {
+            rest.next();
+        }
+        merged.push(item);
+    }
+    merged.extend(rest);
+    merged
 }
 
 /// Makes names unique per row: a name shared by several rows gets `_<index>` appended on every
@@ -228,6 +258,27 @@ mod tests {
         let mut decoded = Decoded::default();
         decoded.push(FamilyBuilder::catalog("ispmonitor_snmp_uptime_seconds"));
         assert!(decoded.families.is_empty());
+    }
+
+    #[test]
+    fn the_union_of_indices_is_sorted_and_complete() {
+        let column = |indices: &[u32]| -> ColumnRows {
+            indices
+                .iter()
+                .map(|&i| (vec![i], SnmpValue::Integer(1)))
+                .collect()
+        };
+        let columns = [
+            column(&[2, 4, 6]),
+            column(&[2, 4, 6]),
+            column(&[1, 4, 7]),
+            column(&[]),
+            column(&[6, 8]),
+        ];
+        let union: Vec<Oid> = union_of_indices(&columns).into_iter().collect();
+        let expected: Vec<Oid> = [1, 2, 4, 6, 7, 8].iter().map(|&i| vec![i]).collect();
+        assert_eq!(union, expected);
+        assert!(union_of_indices(&[]).is_empty());
     }
 
     #[test]

@@ -82,8 +82,13 @@ impl ColumnWalk {
                 format_oid(&self.last)
             )));
         }
-        self.rows.insert(oid[self.root.len()..].to_vec(), value);
-        self.last = oid;
+        // The cursor is overwritten in place and the OID becomes the row's index by moving its
+        // suffix down: no allocation per varbind beyond the one the decoder made.
+        self.last.clear();
+        self.last.extend_from_slice(&oid);
+        let mut index = oid;
+        index.drain(..self.root.len());
+        self.rows.insert(index, value);
         if self.rows.len() >= MAX_ROWS_PER_COLUMN {
             tracing::warn!(
                 column = format_oid(&self.root),
