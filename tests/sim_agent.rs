@@ -752,7 +752,7 @@ fn many_endpoints_each_with_its_own_engine_and_a_named_bind_error() {
 mod poller_cross_check {
     //! The poller's own client (snmp2 underneath) reads the agent: same values as served.
 
-    use std::collections::BTreeMap;
+    use ispmonitor::poller::snmp::rows::ColumnRows;
 
     use ispmonitor::config::{
         AuthProtocol, PrivProtocol, SecurityLevel, SnmpCredential, SnmpV3Credential,
@@ -810,7 +810,7 @@ mod poller_cross_check {
             .await
             .expect("walk table");
         for (root, rows) in roots.iter().zip(columns) {
-            let expected: BTreeMap<Vec<u32>, SnmpValue> = objects
+            let expected: ColumnRows = objects
                 .iter()
                 .filter(|(oid, _)| oid.starts_with(root))
                 .map(|(oid, value)| (oid[root.len()..].to_vec(), poller_value(value)))

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod error;
 pub mod modules;
 pub mod pipeline;
+pub mod rows;
 pub mod self_metrics;
 pub mod session;
 pub mod sizing;

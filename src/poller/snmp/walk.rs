@@ -18,8 +18,7 @@ const TOO_BIG: u32 = 1;
 /// SNMPv1 error-status noSuchName: the v1 way of saying "absent" or "end of the MIB".
 const NO_SUCH_NAME: u32 = 2;
 
-/// The rows of one walked column, keyed by the index (the OID suffix after the column).
-pub type ColumnRows = BTreeMap<Oid, SnmpValue>;
+pub use super::rows::ColumnRows;
 
 /// The progress of walking one column.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +44,7 @@ impl ColumnWalk {
             last: root.clone(),
             root,
             done: false,
-            rows: BTreeMap::new(),
+            rows: ColumnRows::new(),
             wire: WireTally::default(),
             expected,
         }
@@ -88,7 +87,7 @@ impl ColumnWalk {
         self.last.extend_from_slice(&oid);
         let mut index = oid;
         index.drain(..self.root.len());
-        self.rows.insert(index, value);
+        self.rows.push(index, value);
         if self.rows.len() >= MAX_ROWS_PER_COLUMN {
             tracing::warn!(
                 column = format_oid(&self.root),
@@ -382,7 +381,7 @@ mod tests {
         apply_response(&mut columns, &[0, 1], varbinds).expect("valid walk");
         assert!(columns.iter().all(ColumnWalk::is_done));
         let rows: Vec<ColumnRows> = columns.into_iter().map(ColumnWalk::into_rows).collect();
-        assert_eq!(rows[0].get(&vec![2]), Some(&SnmpValue::Integer(11)));
+        assert_eq!(rows[0].get(&[2]), Some(&SnmpValue::Integer(11)));
         assert_eq!(rows[1].len(), 2);
     }
 

@@ -87,7 +87,6 @@ pub fn decode_column(metric: &CustomMetric, rows: &ColumnRows, wrap: bool) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn metric(metric_type: CustomMetricType, index: &[&str]) -> CustomMetric {
         CustomMetric {
@@ -133,7 +132,7 @@ mod tests {
     #[test]
     fn counters_refuse_integers_and_strings() {
         let m = metric(CustomMetricType::Counter, &["ix"]);
-        let rows: ColumnRows = BTreeMap::from([
+        let rows: ColumnRows = ColumnRows::from([
             (vec![1], SnmpValue::Integer(5)),
             (vec![2], SnmpValue::Counter32(6)),
             (vec![3], SnmpValue::OctetString(b"7".to_vec())),
