@@ -92,10 +92,11 @@ impl FamilyBuilder {
     }
 }
 
-/// A walked table: columns (by column number) of rows (by index).
+/// A walked table: columns (by column number) of rows (by index). Columns are shared, so the
+/// cached if_mib lookup columns join a poll's table without being copied.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Table {
-    columns: BTreeMap<u32, ColumnRows>,
+    columns: BTreeMap<u32, Arc<ColumnRows>>,
 }
 
 impl Table {
@@ -113,6 +114,11 @@ impl Table {
 
     /// Builds a table from the rows of walked columns, given in the same order.
     pub fn from_columns(columns: &[u32], rows: Vec<ColumnRows>) -> Table {
+        Self::from_shared_columns(columns, rows.into_iter().map(Arc::new).collect())
+    }
+
+    /// Builds a table from shared columns, given in the same order.
+    pub fn from_shared_columns(columns: &[u32], rows: Vec<Arc<ColumnRows>>) -> Table {
         Table {
             columns: columns.iter().copied().zip(rows).collect(),
         }
@@ -122,10 +128,7 @@ impl Table {
     pub fn from_cells(cells: &[(u32, &[u32], SnmpValue)]) -> Table {
         let mut table = Table::default();
         for (column, index, value) in cells {
-            table
-                .columns
-                .entry(*column)
-                .or_default()
+            Arc::make_mut(table.columns.entry(*column).or_default())
                 .insert(index.to_vec(), value.clone());
         }
         table
@@ -141,7 +144,7 @@ impl Table {
 
     /// Every row index seen in any column.
     pub fn indices(&self) -> BTreeSet<Oid> {
-        union_of_indices(self.columns.values())
+        union_of_indices(self.columns.values().map(|rows| &**rows))
     }
 
     /// The indices of one column.

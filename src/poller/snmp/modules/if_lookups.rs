@@ -2,6 +2,7 @@
 //! the rules that say when they must be walked again.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::poller::snmp::value::Oid;
@@ -34,12 +35,12 @@ pub enum MissReason {
     IndexChanged,
 }
 
-/// The three label columns, as walked.
+/// The three label columns, as walked; shared, so a cache hit copies no row.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LookupColumns {
-    pub descr: ColumnRows,
-    pub name: ColumnRows,
-    pub alias: ColumnRows,
+    pub descr: Arc<ColumnRows>,
+    pub name: Arc<ColumnRows>,
+    pub alias: Arc<ColumnRows>,
 }
 
 /// Lookups just walked, with the row indices of the other columns walked in the same poll.
@@ -174,9 +175,18 @@ mod tests {
     fn columns() -> LookupColumns {
         let text = |s: &str| SnmpValue::OctetString(s.as_bytes().to_vec());
         LookupColumns {
-            descr: [(vec![1], text("lo")), (vec![2], text("eth0"))].into(),
-            name: [(vec![1], text("lo")), (vec![2], text("eth0"))].into(),
-            alias: [(vec![2], text("uplink"))].into(),
+            descr: [(vec![1], text("lo")), (vec![2], text("eth0"))]
+                .into_iter()
+                .collect::<ColumnRows>()
+                .into(),
+            name: [(vec![1], text("lo")), (vec![2], text("eth0"))]
+                .into_iter()
+                .collect::<ColumnRows>()
+                .into(),
+            alias: [(vec![2], text("uplink"))]
+                .into_iter()
+                .collect::<ColumnRows>()
+                .into(),
         }
     }
 

@@ -185,7 +185,7 @@ fn if_mib_lookup_roots() -> Vec<Oid> {
 
 /// Rows of the lookup roots, in `if_mib_lookup_roots` order.
 fn lookup_columns(mut rows: Vec<ColumnRows>) -> LookupColumns {
-    let mut next = || rows.pop().unwrap_or_default();
+    let mut next = || Arc::new(rows.pop().unwrap_or_default());
     let alias = next();
     let name = next();
     let descr = next();
@@ -258,18 +258,23 @@ fn row_indices(columns: &[ColumnRows]) -> BTreeSet<Oid> {
 /// ifTable and ifXTable from the polled columns (in `if_mib_polled_roots` order) and the
 /// lookups.
 fn if_mib_tables(mut polled: Vec<ColumnRows>, lookups: LookupColumns) -> (Table, Table) {
-    let x_polled = polled.split_off(if_mib::IF_POLLED_COLUMNS.len());
+    let x_polled: Vec<Arc<ColumnRows>> = polled
+        .split_off(if_mib::IF_POLLED_COLUMNS.len())
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let mut if_rows: Vec<Arc<ColumnRows>> = polled.into_iter().map(Arc::new).collect();
     let mut if_columns = if_mib::IF_POLLED_COLUMNS.to_vec();
     if_columns.extend(if_mib::IF_LOOKUP_COLUMNS);
-    polled.push(lookups.descr);
+    if_rows.push(lookups.descr);
     let mut x_columns = if_mib::IF_X_POLLED_COLUMNS.to_vec();
     x_columns.extend(if_mib::IF_X_LOOKUP_COLUMNS);
     let mut x_rows = x_polled;
     x_rows.push(lookups.name);
     x_rows.push(lookups.alias);
     (
-        Table::from_columns(&if_columns, polled),
-        Table::from_columns(&x_columns, x_rows),
+        Table::from_shared_columns(&if_columns, if_rows),
+        Table::from_shared_columns(&x_columns, x_rows),
     )
 }
 
