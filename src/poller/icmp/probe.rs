@@ -39,6 +39,17 @@ impl IcmpJob {
             module,
         })
     }
+
+    /// The address to ping when the host is an IP literal of a family the module allows:
+    /// parsed once when the target is scheduled. `None` for a name (resolved at every poll).
+    pub fn literal_address(&self) -> Option<IpAddr> {
+        let address = self.target.host.parse::<IpAddr>().ok()?;
+        pick_address(
+            &[address],
+            self.module.ip_protocol,
+            self.module.source_address,
+        )
+    }
 }
 
 /// The log target of the per-reply RTT trace (`RUST_LOG=ispmonitor::icmp_rtt=trace`).

@@ -1,0 +1,488 @@
+//! The batched ICMP prober: one task owns the schedules of every ICMP target, sends each due
+//! echo request in one burst, and finishes each poll as its answers (from the sockets' receive
+//! tasks, through one channel) or timeouts come in.
+//!
+//! At 10,000 targets a second, one task per target spent most of its CPU waking worker threads
+//! and running the generic poll machinery (two semaphores, a span, three timers per poll). Here
+//! a poll is a few map entries and heap events: one timer (the earliest event) for the whole
+//! prober, one channel message per reply, and every request leaves from this single task, so
+//! two worker threads never contend for the socket between the send timestamp and `sendto`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::classify::Verdict;
+use super::exchange::{BatchAnswer, BatchReplyTo, BatchSend, Echo, PendingKey, SentAt};
+use super::probe::{probe_result, IcmpJob, RTT_LOG};
+use super::sockets::{IcmpSockets, SharedSocket, SocketKey};
+use super::stats::IcmpStats;
+use super::IpVersion;
+use crate::metrics::PollerMetrics;
+use crate::poller::outcome::{FailureReason, PollOutcome, PollRecord, Protocol};
+use crate::poller::results::ResultSlot;
+use crate::poller::scheduler::{log_transition, next_slot};
+
+/// How long to wait before retrying a request the socket had no room for.
+const SEND_RETRY: Duration = Duration::from_millis(1);
+
+/// Answers taken from the inbox per wake-up.
+const INBOX_BATCH: usize = 1024;
+
+/// One ICMP target to schedule: its job, its address (an IP literal, parsed once) and its slot
+/// in the results store. `id` is the target's registration generation, unique per process.
+pub struct BatchTarget {
+    pub id: u64,
+    pub job: IcmpJob,
+    pub address: IpAddr,
+    pub slot: ResultSlot,
+}
+
+enum Command {
+    Add(Box<BatchTarget>),
+    Remove(u64),
+}
+
+/// The handle the scheduler keeps: adds and removes targets; the task stops on cancellation.
+pub struct IcmpBatch {
+    commands: mpsc::UnboundedSender<Command>,
+    task: JoinHandle<()>,
+}
+
+impl IcmpBatch {
+    /// Starts the prober's task (needs the runtime).
+    pub fn start(
+        sockets: &'static IcmpSockets,
+        metrics: Arc<PollerMetrics>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let (commands, command_receiver) = mpsc::unbounded_channel();
+        let (inbox, inbox_receiver) = mpsc::unbounded_channel();
+        let prober = Prober {
+            sockets,
+            metrics,
+            inbox,
+            targets: HashMap::new(),
+            events: BinaryHeap::new(),
+            in_flight: HashMap::new(),
+            next_token: 0,
+        };
+        let task = tokio::spawn(prober.run(command_receiver, inbox_receiver, cancel));
+        IcmpBatch { commands, task }
+    }
+
+    /// Schedules a target, from a random offset within its interval.
+    pub fn add(&self, target: BatchTarget) {
+        // A send fails only once the task has stopped (shutdown): nothing is scheduled then.
+        let _ = self.commands.send(Command::Add(Box::new(target)));
+    }
+
+    /// Stops a target; a poll in flight is abandoned and records nothing.
+    pub fn remove(&self, id: u64) {
+        let _ = self.commands.send(Command::Remove(id));
+    }
+
+    /// Waits for the task to end (after cancellation).
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Something the prober must do at a given time. Ordered only to sit in the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// Start the target's next poll.
+    Start { id: u64 },
+    /// Send this echo request.
+    Send(EchoRef),
+    /// The request `token` waited long enough.
+    Timeout { token: u64 },
+}
+
+/// Echo request `echo` of poll `poll` of target `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct EchoRef {
+    id: u64,
+    poll: u64,
+    echo: u32,
+}
+
+/// One target under the prober's care.
+struct Scheduled {
+    target: BatchTarget,
+    payload: Arc<[u8]>,
+    stats: IcmpStats,
+    /// The socket of the last poll (sockets are never closed).
+    socket: Option<(SocketKey, Arc<SharedSocket>)>,
+    planned: Instant,
+    polls: u64,
+    last_result: Option<Result<(), FailureReason>>,
+    poll: Option<Poll>,
+}
+
+/// A poll in flight.
+struct Poll {
+    number: u64,
+    started: Instant,
+    deadline: Instant,
+    socket: Arc<SharedSocket>,
+    /// `None` until the request is answered, lost, or given up.
+    echoes: Vec<Option<Echo>>,
+    open: usize,
+}
+
+/// A request on the wire, by token.
+struct InFlight {
+    request: EchoRef,
+    socket: Arc<SharedSocket>,
+    key: PendingKey,
+    sent: SentAt,
+}
+
+struct Prober {
+    sockets: &'static IcmpSockets,
+    metrics: Arc<PollerMetrics>,
+    inbox: mpsc::UnboundedSender<BatchAnswer>,
+    targets: HashMap<u64, Scheduled>,
+    events: BinaryHeap<Reverse<(Instant, Event)>>,
+    in_flight: HashMap<u64, InFlight>,
+    next_token: u64,
+}
+
+impl Prober {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut inbox: mpsc::UnboundedReceiver<BatchAnswer>,
+        cancel: CancellationToken,
+    ) {
+        let mut answers = Vec::with_capacity(INBOX_BATCH);
+        let far = || Instant::now() + Duration::from_secs(86_400);
+        let sleep = tokio::time::sleep_until(far());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            // The one timer is moved only when the earliest event changed.
+            let next = self.events.peek().map(|Reverse((at, _))| *at);
+            if next != armed {
+                sleep.as_mut().reset(next.unwrap_or_else(far));
+                armed = next;
+            }
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                _ = inbox.recv_many(&mut answers, INBOX_BATCH) => {
+                    for answer in answers.drain(..) {
+                        self.answer(answer);
+                    }
+                }
+                _ = &mut sleep, if armed.is_some() => {}
+            }
+            self.run_due(Instant::now());
+        }
+        self.stop();
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Add(target) => self.add(*target),
+            Command::Remove(id) => {
+                if let Some(scheduled) = self.targets.remove(&id) {
+                    if scheduled.poll.is_some() {
+                        self.metrics.active_delta(Protocol::Icmp, -1);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, target: BatchTarget) {
+        let interval = target.job.target.interval;
+        // A random offset spreads thousands of targets over the interval instead of pinging
+        // them all at once after a start or reload.
+        let offset = rand::rng().random_range(Duration::ZERO..interval);
+        let planned = Instant::now() + offset;
+        let id = target.id;
+        // A recognisable, non-zero pattern, as ping uses: all-zero payloads get compressed by
+        // some links and would measure them, not the path.
+        let payload = (0..target.job.module.payload_size)
+            .map(|i| i as u8)
+            .collect();
+        let scheduled = Scheduled {
+            target,
+            payload,
+            stats: IcmpStats::default(),
+            socket: None,
+            planned,
+            polls: 0,
+            last_result: None,
+            poll: None,
+        };
+        self.targets.insert(id, scheduled);
+        self.events.push(Reverse((planned, Event::Start { id })));
+    }
+
+    /// Everything due by `now`, in time order: one burst of sends per wake-up.
+    fn run_due(&mut self, now: Instant) {
+        while let Some(Reverse((at, event))) = self.events.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.events.pop();
+            match event {
+                Event::Start { id } => self.start(id),
+                Event::Send(request) => self.send(request),
+                Event::Timeout { token } => self.timeout(token),
+            }
+        }
+    }
+
+    fn start(&mut self, id: u64) {
+        let Some(scheduled) = self.targets.get_mut(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        let lag = now.saturating_duration_since(scheduled.planned);
+        self.metrics.poll_started_late(Protocol::Icmp, lag);
+        self.metrics.active_delta(Protocol::Icmp, 1);
+        let socket = match scheduled.socket(self.sockets) {
+            Ok(socket) => socket,
+            Err(reason) => {
+                let finished = Finished {
+                    started: now,
+                    result: Err(reason),
+                };
+                return self.finish(id, finished);
+            }
+        };
+        let count = scheduled.target.job.module.count;
+        scheduled.polls += 1;
+        let number = scheduled.polls;
+        scheduled.poll = Some(Poll {
+            number,
+            started: now,
+            deadline: now + scheduled.target.job.target.timeout,
+            socket,
+            echoes: vec![None; count as usize],
+            open: count as usize,
+        });
+        let spacing = scheduled.target.job.module.interval;
+        for echo in 1..count {
+            let send = Event::Send(EchoRef {
+                id,
+                poll: number,
+                echo,
+            });
+            self.events.push(Reverse((now + spacing * echo, send)));
+        }
+        self.send(EchoRef {
+            id,
+            poll: number,
+            echo: 0,
+        });
+    }
+
+    /// Sends one request of a poll, or gives it up when the poll's deadline leaves no time.
+    fn send(&mut self, request: EchoRef) {
+        let Some(scheduled) = self.targets.get(&request.id) else {
+            return;
+        };
+        let Some(current) = scheduled.poll.as_ref().filter(|p| p.number == request.poll) else {
+            return;
+        };
+        let now = Instant::now();
+        let timeout = scheduled
+            .target
+            .job
+            .module
+            .timeout
+            .min(current.deadline.saturating_duration_since(now));
+        if timeout.is_zero() {
+            return self.resolve(request, Echo::NotSent);
+        }
+        let token = self.next_token;
+        let socket = current.socket.clone();
+        let address = scheduled.target.address;
+        let reply_to = BatchReplyTo {
+            inbox: &self.inbox,
+            token,
+        };
+        match socket.send_for_batch(address, &scheduled.payload, reply_to) {
+            BatchSend::Sent { key, at } => {
+                self.next_token += 1;
+                let in_flight = InFlight {
+                    request,
+                    socket,
+                    key,
+                    sent: at,
+                };
+                self.in_flight.insert(token, in_flight);
+                self.events
+                    .push(Reverse((now + timeout, Event::Timeout { token })));
+            }
+            BatchSend::WouldBlock => {
+                let retry = Event::Send(request);
+                self.events.push(Reverse((now + SEND_RETRY, retry)));
+            }
+            BatchSend::Failed => self.resolve(request, Echo::SendFailed),
+            BatchSend::SequenceInUse => self.resolve(request, Echo::NotSent),
+        }
+    }
+
+    /// A request's time is up: unless its answer came first, it is lost.
+    fn timeout(&mut self, token: u64) {
+        if let Some(in_flight) = self.in_flight.remove(&token) {
+            in_flight.socket.forget(in_flight.key);
+            self.resolve(in_flight.request, Echo::Lost);
+        }
+    }
+
+    /// An answer from a receive task.
+    fn answer(&mut self, BatchAnswer { token, answer }: BatchAnswer) {
+        let Some(in_flight) = self.in_flight.remove(&token) else {
+            return;
+        };
+        let echo = match answer.verdict {
+            Verdict::EchoReply => Echo::Reply(in_flight.sent.rtt(&answer)),
+            Verdict::NotOurs => Echo::Lost,
+            error => Echo::IcmpError(error),
+        };
+        self.resolve(in_flight.request, echo);
+    }
+
+    /// Records what became of one request; the poll ends with its last request.
+    fn resolve(&mut self, request: EchoRef, outcome: Echo) {
+        let Some(scheduled) = self.targets.get_mut(&request.id) else {
+            return;
+        };
+        let Some(current) = scheduled.poll.as_mut().filter(|p| p.number == request.poll) else {
+            return;
+        };
+        let slot = &mut current.echoes[request.echo as usize];
+        if slot.is_some() {
+            return;
+        }
+        *slot = Some(outcome);
+        current.open -= 1;
+        let finished = (current.open == 0).then(|| {
+            let echoes: Vec<Echo> = current.echoes.iter().flatten().copied().collect();
+            Finished {
+                started: current.started,
+                result: probe_result(&echoes),
+            }
+        });
+        scheduled.count(outcome);
+        if let Some(finished) = finished {
+            self.finish(request.id, finished);
+        }
+    }
+
+    /// Ends a poll: metrics, the state-transition log, the record, and the next planned start.
+    fn finish(&mut self, id: u64, finished: Finished) {
+        let Some(scheduled) = self.targets.get_mut(&id) else {
+            return;
+        };
+        scheduled.poll = None;
+        let now = Instant::now();
+        let took = now.saturating_duration_since(finished.started);
+        self.metrics.active_delta(Protocol::Icmp, -1);
+        self.metrics
+            .poll_finished(Protocol::Icmp, finished.result, took);
+        let name = &scheduled.target.job.target.name;
+        log_transition(name, Protocol::Icmp, scheduled.last_result, finished.result);
+        scheduled.last_result = Some(finished.result);
+        scheduled.record(finished.result, took);
+        let interval = scheduled.target.job.target.interval;
+        let (planned, skipped) = next_slot(scheduled.planned, interval, now);
+        if skipped > 0 {
+            self.metrics.polls_skipped(Protocol::Icmp, skipped);
+        }
+        scheduled.planned = planned;
+        self.events.push(Reverse((planned, Event::Start { id })));
+    }
+
+    /// Shutdown: nothing waits for the requests still on the wire.
+    fn stop(&mut self) {
+        for (_, request) in self.in_flight.drain() {
+            request.socket.forget(request.key);
+        }
+        let polling = self.targets.values().filter(|s| s.poll.is_some()).count();
+        self.metrics.active_delta(Protocol::Icmp, -(polling as i64));
+    }
+}
+
+/// How a poll ended.
+struct Finished {
+    started: Instant,
+    result: Result<(), FailureReason>,
+}
+
+impl Scheduled {
+    /// The socket for this target's address, opened on first use; `unreachable` when none can
+    /// be opened (retried on the next poll).
+    fn socket(&mut self, sockets: &IcmpSockets) -> Result<Arc<SharedSocket>, FailureReason> {
+        let key = SocketKey {
+            version: IpVersion::of(self.target.address),
+            source: self.target.job.module.source_address,
+        };
+        if let Some((cached, socket)) = &self.socket {
+            if *cached == key {
+                return Ok(socket.clone());
+            }
+        }
+        let socket = sockets.get(key).map_err(|error| {
+            let name = &self.target.job.target.name;
+            tracing::debug!(target_name = %name, "ICMP probe failed: {error}");
+            FailureReason::Unreachable
+        })?;
+        self.socket = Some((key, socket.clone()));
+        Ok(socket)
+    }
+
+    /// Counts one request's fate in the target's lifetime counters.
+    fn count(&mut self, echo: Echo) {
+        let version = IpVersion::of(self.target.address);
+        if echo != Echo::NotSent {
+            self.stats.request_sent(version);
+        }
+        if let Echo::Reply(rtt) = echo {
+            self.stats.reply_received(version, rtt);
+            // Every RTT, for comparing with another pinger (scripts/bench/icmp.sh turns this
+            // log target on); off, it costs one level check.
+            tracing::trace!(target: RTT_LOG, address = %self.target.address, rtt_ns = rtt.as_nanos() as u64, "ICMP reply");
+        }
+    }
+
+    /// Stores the poll. The counters go out whatever the result: this poll updated them, so
+    /// they are fresh, and requests growing without replies is how loss shows.
+    fn record(&self, result: Result<(), FailureReason>, took: Duration) {
+        let finished_at = SystemTime::now();
+        let last_success = match result {
+            Ok(()) => Some(finished_at),
+            Err(_) => self.target.slot.last_success(),
+        };
+        let record = PollRecord {
+            outcome: PollOutcome {
+                result,
+                families: self.stats.families(),
+            },
+            finished_at,
+            duration: took,
+            last_success,
+        };
+        // ICMP's label sets are process-wide constants, already shared.
+        self.target.slot.record_shared(record);
+    }
+}
