@@ -4,12 +4,11 @@
 //!
 //! At 10,000 targets a second, one task per target spent most of its CPU waking worker threads
 //! and running the generic poll machinery (two semaphores, a span, three timers per poll). Here
-//! a poll is a few map entries and heap events: one timer (the earliest event) for the whole
+//! a poll is a few map entries and timeline events: one timer (the earliest event) for the whole
 //! prober, one channel message per reply, and every request leaves from this single task, so
 //! two worker threads never contend for the socket between the send timestamp and `sendto`.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -25,6 +24,7 @@ use super::exchange::{BatchAnswer, BatchReplyTo, BatchSend, Echo, PendingKey, Se
 use super::probe::{probe_result, IcmpJob, RTT_LOG};
 use super::sockets::{IcmpSockets, SharedSocket, SocketKey};
 use super::stats::IcmpStats;
+use super::timeline::Timeline;
 use super::IpVersion;
 use crate::metrics::PollerMetrics;
 use crate::poller::outcome::{FailureReason, PollOutcome, PollRecord, Protocol};
@@ -71,7 +71,8 @@ impl IcmpBatch {
             metrics,
             inbox,
             targets: HashMap::new(),
-            events: BinaryHeap::new(),
+            events: Timeline::new(Instant::now()),
+            due: Vec::new(),
             in_flight: HashMap::new(),
             next_token: 0,
         };
@@ -96,8 +97,8 @@ impl IcmpBatch {
     }
 }
 
-/// Something the prober must do at a given time. Ordered only to sit in the heap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Something the prober must do at a given time.
+#[derive(Debug, Clone, Copy)]
 enum Event {
     /// Start the target's next poll.
     Start { id: u64 },
@@ -108,7 +109,7 @@ enum Event {
 }
 
 /// Echo request `echo` of poll `poll` of target `id`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy)]
 struct EchoRef {
     id: u64,
     poll: u64,
@@ -145,6 +146,8 @@ struct InFlight {
     socket: Arc<SharedSocket>,
     key: PendingKey,
     sent: SentAt,
+    /// How long `sendto` took (on loopback it includes the kernel answering the request).
+    send_took: Duration,
 }
 
 struct Prober {
@@ -152,7 +155,9 @@ struct Prober {
     metrics: Arc<PollerMetrics>,
     inbox: mpsc::UnboundedSender<BatchAnswer>,
     targets: HashMap<u64, Scheduled>,
-    events: BinaryHeap<Reverse<(Instant, Event)>>,
+    events: Timeline<Event>,
+    /// The events of one wake-up (kept to reuse its allocation).
+    due: Vec<Event>,
     in_flight: HashMap<u64, InFlight>,
     next_token: u64,
 }
@@ -171,7 +176,7 @@ impl Prober {
         let mut armed: Option<Instant> = None;
         loop {
             // The one timer is moved only when the earliest event changed.
-            let next = self.events.peek().map(|Reverse((at, _))| *at);
+            let next = self.events.next();
             if next != armed {
                 sleep.as_mut().reset(next.unwrap_or_else(far));
                 armed = next;
@@ -231,22 +236,21 @@ impl Prober {
             poll: None,
         };
         self.targets.insert(id, scheduled);
-        self.events.push(Reverse((planned, Event::Start { id })));
+        self.events.push(planned, Event::Start { id });
     }
 
     /// Everything due by `now`, in time order: one burst of sends per wake-up.
     fn run_due(&mut self, now: Instant) {
-        while let Some(Reverse((at, event))) = self.events.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.events.pop();
+        let mut due = std::mem::take(&mut self.due);
+        self.events.take_due(now, &mut due);
+        for event in due.drain(..) {
             match event {
                 Event::Start { id } => self.start(id),
                 Event::Send(request) => self.send(request),
                 Event::Timeout { token } => self.timeout(token),
             }
         }
+        self.due = due;
     }
 
     fn start(&mut self, id: u64) {
@@ -285,7 +289,7 @@ impl Prober {
                 poll: number,
                 echo,
             });
-            self.events.push(Reverse((now + spacing * echo, send)));
+            self.events.push(now + spacing * echo, send);
         }
         self.send(EchoRef {
             id,
@@ -321,20 +325,21 @@ impl Prober {
         };
         match socket.send_for_batch(address, &scheduled.payload, reply_to) {
             BatchSend::Sent { key, at } => {
+                let send_took = at.monotonic().elapsed();
                 self.next_token += 1;
                 let in_flight = InFlight {
                     request,
                     socket,
                     key,
                     sent: at,
+                    send_took,
                 };
                 self.in_flight.insert(token, in_flight);
-                self.events
-                    .push(Reverse((now + timeout, Event::Timeout { token })));
+                self.events.push(now + timeout, Event::Timeout { token });
             }
             BatchSend::WouldBlock => {
                 let retry = Event::Send(request);
-                self.events.push(Reverse((now + SEND_RETRY, retry)));
+                self.events.push(now + SEND_RETRY, retry);
             }
             BatchSend::Failed => self.resolve(request, Echo::SendFailed),
             BatchSend::SequenceInUse => self.resolve(request, Echo::NotSent),
@@ -359,6 +364,9 @@ impl Prober {
             Verdict::NotOurs => Echo::Lost,
             error => Echo::IcmpError(error),
         };
+        if let Some(scheduled) = self.targets.get(&in_flight.request.id) {
+            scheduled.trace_reply(echo, in_flight.send_took);
+        }
         self.resolve(in_flight.request, echo);
     }
 
@@ -410,7 +418,7 @@ impl Prober {
             self.metrics.polls_skipped(Protocol::Icmp, skipped);
         }
         scheduled.planned = planned;
-        self.events.push(Reverse((planned, Event::Start { id })));
+        self.events.push(planned, Event::Start { id });
     }
 
     /// Shutdown: nothing waits for the requests still on the wire.
@@ -459,9 +467,15 @@ impl Scheduled {
         }
         if let Echo::Reply(rtt) = echo {
             self.stats.reply_received(version, rtt);
-            // Every RTT, for comparing with another pinger (scripts/bench/icmp.sh turns this
-            // log target on); off, it costs one level check.
-            tracing::trace!(target: RTT_LOG, address = %self.target.address, rtt_ns = rtt.as_nanos() as u64, "ICMP reply");
+        }
+    }
+
+    /// Every RTT, for comparing with another pinger (scripts/bench/icmp.sh turns this log
+    /// target on), with the time `sendto` took; off, it costs one level check.
+    fn trace_reply(&self, echo: Echo, send_took: Duration) {
+        if let Echo::Reply(rtt) = echo {
+            let (rtt_ns, send_ns) = (rtt.as_nanos() as u64, send_took.as_nanos() as u64);
+            tracing::trace!(target: RTT_LOG, address = %self.target.address, rtt_ns, send_ns, "ICMP reply");
         }
     }
 

@@ -366,6 +366,11 @@ impl SentAt {
         }
     }
 
+    /// The monotonic time read just before `sendto`.
+    pub fn monotonic(&self) -> Instant {
+        self.monotonic
+    }
+
     /// Kernel receive time minus send time; the monotonic clocks when the kernel gave no
     /// timestamp or the wall clock stepped (the difference would be negative or far off).
     pub fn rtt(&self, answer: &Answer) -> Duration {

@@ -8,6 +8,7 @@ pub mod packet;
 pub mod probe;
 pub mod sockets;
 pub mod stats;
+pub mod timeline;
 
 pub use batch::{BatchTarget, IcmpBatch};
 pub use probe::{IcmpJob, IcmpPoller};
