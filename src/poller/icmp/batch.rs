@@ -31,6 +31,12 @@ use crate::poller::outcome::{FailureReason, PollOutcome, PollRecord, Protocol};
 use crate::poller::results::ResultSlot;
 use crate::poller::scheduler::{log_transition, next_slot};
 
+/// The prober wakes at most once per tick and sends everything due in it as one burst. Four
+/// milliseconds cut the wake-ups (of the prober, the receive task and the worker threads) to a
+/// quarter of tokio's 1 ms timer resolution; start times are planned on tick boundaries, so the
+/// schedule lag does not grow, and a reply timeout fires at most one tick late.
+const TICK: Duration = Duration::from_millis(4);
+
 /// How long to wait before retrying a request the socket had no room for.
 const SEND_RETRY: Duration = Duration::from_millis(1);
 
@@ -71,7 +77,7 @@ impl IcmpBatch {
             metrics,
             inbox,
             targets: HashMap::new(),
-            events: Timeline::new(Instant::now()),
+            events: Timeline::new(Instant::now(), TICK),
             due: Vec::new(),
             in_flight: HashMap::new(),
             next_token: 0,
@@ -217,8 +223,11 @@ impl Prober {
         let interval = target.job.target.interval;
         // A random offset spreads thousands of targets over the interval instead of pinging
         // them all at once after a start or reload.
-        let offset = rand::rng().random_range(Duration::ZERO..interval);
-        let planned = Instant::now() + offset;
+        // On a tick boundary, like every later start when the interval is a whole number of
+        // ticks: the start is due the moment the prober wakes, not rounded to the next tick.
+        let ticks = (interval.as_nanos() / self.events.tick().as_nanos()).max(1) as u32;
+        let offset = self.events.tick() * rand::rng().random_range(0..ticks);
+        let planned = self.events.boundary_at_or_after(Instant::now()) + offset;
         let id = target.id;
         // A recognisable, non-zero pattern, as ping uses: all-zero payloads get compressed by
         // some links and would measure them, not the path.
