@@ -490,7 +490,7 @@ impl Scheduled {
 
     /// Stores the poll. The counters go out whatever the result: this poll updated them, so
     /// they are fresh, and requests growing without replies is how loss shows.
-    fn record(&self, result: Result<(), FailureReason>, took: Duration) {
+    fn record(&mut self, result: Result<(), FailureReason>, took: Duration) {
         let finished_at = SystemTime::now();
         let last_success = match result {
             Ok(()) => Some(finished_at),
