@@ -1,5 +1,5 @@
-//! One lightweight task per (target, protocol), except ICMP targets given by IP address, which
-//! one batched prober schedules together (icmp/batch.rs): random start offset, fixed-rate
+//! One lightweight task per (target, protocol), except ICMP, whose targets one batched prober
+//! schedules together (icmp/batch.rs): random start offset, fixed-rate
 //! schedule without drift, no overlapping polls, a global and a per-target concurrency limit,
 //! and reloads that touch only the targets that changed.
 
@@ -63,7 +63,7 @@ pub struct Scheduler {
     global_limit_size: usize,
     global: Option<Global>,
     scheduled: HashMap<String, Scheduled>,
-    /// Started with the first ICMP target given by address.
+    /// Started with the first ICMP target.
     icmp: Option<IcmpBatch>,
     shutdown: CancellationToken,
 }
@@ -229,15 +229,13 @@ impl Scheduler {
     }
 }
 
-/// The batched prober's view of a target's ICMP module, when its host is an IP address. A
-/// host name keeps its own task: resolving it may take a while, and the prober never waits.
+/// The batched prober's view of a target's ICMP module (`None` without one: the task's poller
+/// then reports the config error).
 fn batched_icmp(target: &Arc<Target>, generation: u64, slot: &ResultSlot) -> Option<BatchTarget> {
     let job = IcmpJob::for_target(target)?;
-    let address = job.literal_address()?;
     Some(BatchTarget {
         id: generation,
         job,
-        address,
         slot: slot.clone(),
     })
 }

@@ -378,12 +378,28 @@ fn icmp_record(results: &Results, name: &str) -> Option<Arc<PollRecord>> {
 /// removed target's results stay gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn icmp_probes_take_no_concurrency_slot_and_stop_with_their_target() {
-    let mut h = harness(&[("both", Behaviour::Hangs), ("other", Behaviour::Hangs)]);
+    let hang = Behaviour::Hangs;
+    let mut h = harness(&[
+        ("both", hang),
+        ("other", hang),
+        ("named", hang),
+        ("nowhere", hang),
+    ]);
     let both = with_icmp(target("both", 300), "127.0.0.1");
     let other = with_icmp(target("other", 300), "127.0.0.2");
-    h.scheduler.apply(&config(1, vec![both.clone(), other]));
+    // Host names are looked up by a task of their own, every poll; the prober never waits.
+    let named = with_icmp(target("named", 300), "localhost");
+    let nowhere = with_icmp(target("nowhere", 300), "no-such-host.invalid");
+    h.scheduler
+        .apply(&config(1, vec![both.clone(), other, named, nowhere]));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    for name in ["both", "other"] {
+    let nowhere = icmp_record(&h.results, "nowhere").expect("the failed lookup was recorded");
+    assert!(
+        nowhere.outcome.result.is_err(),
+        "{:?}",
+        nowhere.outcome.result
+    );
+    for name in ["both", "other", "named"] {
         let record = icmp_record(&h.results, name).expect("an ICMP poll was recorded");
         assert_eq!(record.outcome.result, Ok(()), "{name}: loopback answers");
         assert!(
@@ -401,7 +417,7 @@ async fn icmp_probes_take_no_concurrency_slot_and_stop_with_their_target() {
     assert_eq!(h.metrics.queued(Protocol::Icmp), 0);
 
     let summary = h.scheduler.apply(&config(1, vec![both]));
-    assert_eq!(summary.removed, 1);
+    assert_eq!(summary.removed, 3);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
         icmp_record(&h.results, "other").is_none(),

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::classify::Verdict;
 use super::exchange::{BatchAnswer, BatchReplyTo, BatchSend, Echo, PendingKey, SentAt};
-use super::probe::{probe_result, IcmpJob, RTT_LOG};
+use super::probe::{probe_result, resolve_for_batch, IcmpJob, RTT_LOG};
 use super::sockets::{IcmpSockets, SharedSocket, SocketKey};
 use super::stats::IcmpStats;
 use super::timeline::Timeline;
@@ -43,13 +43,20 @@ const SEND_RETRY: Duration = Duration::from_millis(1);
 /// Answers taken from the inbox per wake-up.
 const INBOX_BATCH: usize = 1024;
 
-/// One ICMP target to schedule: its job, its address (an IP literal, parsed once) and its slot
-/// in the results store. `id` is the target's registration generation, unique per process.
+/// One ICMP target to schedule: its job and its slot in the results store. `id` is the
+/// target's registration generation, unique per process.
 pub struct BatchTarget {
     pub id: u64,
     pub job: IcmpJob,
-    pub address: IpAddr,
     pub slot: ResultSlot,
+}
+
+/// A host name looked up for poll `poll` of target `id` (by a task of its own: the prober
+/// never waits).
+struct Resolved {
+    id: u64,
+    poll: u64,
+    result: Result<IpAddr, FailureReason>,
 }
 
 enum Command {
@@ -72,17 +79,24 @@ impl IcmpBatch {
     ) -> Self {
         let (commands, command_receiver) = mpsc::unbounded_channel();
         let (inbox, inbox_receiver) = mpsc::unbounded_channel();
+        let (resolved, resolved_receiver) = mpsc::unbounded_channel();
         let prober = Prober {
             sockets,
             metrics,
             inbox,
+            resolved,
             targets: HashMap::new(),
             events: Timeline::new(Instant::now(), TICK),
             due: Vec::new(),
             in_flight: HashMap::new(),
             next_token: 0,
         };
-        let task = tokio::spawn(prober.run(command_receiver, inbox_receiver, cancel));
+        let receivers = Receivers {
+            commands: command_receiver,
+            inbox: inbox_receiver,
+            resolved: resolved_receiver,
+        };
+        let task = tokio::spawn(prober.run(receivers, cancel));
         IcmpBatch { commands, task }
     }
 
@@ -125,6 +139,8 @@ struct EchoRef {
 /// One target under the prober's care.
 struct Scheduled {
     target: BatchTarget,
+    /// The host as an IP address, parsed once; `None` for a name, looked up every poll.
+    fixed_address: Option<IpAddr>,
     payload: Arc<[u8]>,
     stats: IcmpStats,
     /// The socket of the last poll (sockets are never closed).
@@ -140,7 +156,9 @@ struct Poll {
     number: u64,
     started: Instant,
     deadline: Instant,
-    socket: Arc<SharedSocket>,
+    /// Where the requests go; `None` while a host name is being looked up.
+    address: Option<IpAddr>,
+    socket: Option<Arc<SharedSocket>>,
     /// `None` until the request is answered, lost, or given up.
     echoes: Vec<Option<Echo>>,
     open: usize,
@@ -156,10 +174,18 @@ struct InFlight {
     send_took: Duration,
 }
 
+/// What wakes the prober besides its timer.
+struct Receivers {
+    commands: mpsc::UnboundedReceiver<Command>,
+    inbox: mpsc::UnboundedReceiver<BatchAnswer>,
+    resolved: mpsc::UnboundedReceiver<Resolved>,
+}
+
 struct Prober {
     sockets: &'static IcmpSockets,
     metrics: Arc<PollerMetrics>,
     inbox: mpsc::UnboundedSender<BatchAnswer>,
+    resolved: mpsc::UnboundedSender<Resolved>,
     targets: HashMap<u64, Scheduled>,
     events: Timeline<Event>,
     /// The events of one wake-up (kept to reuse its allocation).
@@ -169,12 +195,7 @@ struct Prober {
 }
 
 impl Prober {
-    async fn run(
-        mut self,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut inbox: mpsc::UnboundedReceiver<BatchAnswer>,
-        cancel: CancellationToken,
-    ) {
+    async fn run(mut self, mut receivers: Receivers, cancel: CancellationToken) {
         let mut answers = Vec::with_capacity(INBOX_BATCH);
         let far = || Instant::now() + Duration::from_secs(86_400);
         let sleep = tokio::time::sleep_until(far());
@@ -190,15 +211,16 @@ impl Prober {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                command = commands.recv() => match command {
+                command = receivers.commands.recv() => match command {
                     Some(command) => self.command(command),
                     None => break,
                 },
-                _ = inbox.recv_many(&mut answers, INBOX_BATCH) => {
+                _ = receivers.inbox.recv_many(&mut answers, INBOX_BATCH) => {
                     for answer in answers.drain(..) {
                         self.answer(answer);
                     }
                 }
+                Some(resolved) = receivers.resolved.recv() => self.resolved(resolved),
                 _ = &mut sleep, if armed.is_some() => {}
             }
             self.run_due(Instant::now());
@@ -235,6 +257,7 @@ impl Prober {
             .map(|i| i as u8)
             .collect();
         let scheduled = Scheduled {
+            fixed_address: target.job.literal_address(),
             target,
             payload,
             stats: IcmpStats::default(),
@@ -270,41 +293,76 @@ impl Prober {
         let lag = now.saturating_duration_since(scheduled.planned);
         self.metrics.poll_started_late(Protocol::Icmp, lag);
         self.metrics.active_delta(Protocol::Icmp, 1);
-        let socket = match scheduled.socket(self.sockets) {
-            Ok(socket) => socket,
-            Err(reason) => {
-                let finished = Finished {
-                    started: now,
-                    result: Err(reason),
-                };
-                return self.finish(id, finished);
-            }
-        };
-        let count = scheduled.target.job.module.count;
+        let count = scheduled.target.job.module.count as usize;
         scheduled.polls += 1;
-        let number = scheduled.polls;
+        let poll = scheduled.polls;
+        let deadline = now + scheduled.target.job.target.timeout;
         scheduled.poll = Some(Poll {
-            number,
+            number: poll,
             started: now,
-            deadline: now + scheduled.target.job.target.timeout,
-            socket,
-            echoes: vec![None; count as usize],
-            open: count as usize,
+            deadline,
+            address: None,
+            socket: None,
+            echoes: vec![None; count],
+            open: count,
         });
+        match scheduled.fixed_address {
+            Some(address) => self.begin(id, poll, address),
+            None => {
+                let job = scheduled.target.job.clone();
+                let resolved = self.resolved.clone();
+                tokio::spawn(async move {
+                    let result = resolve_for_batch(&job, deadline).await;
+                    let _ = resolved.send(Resolved { id, poll, result });
+                });
+            }
+        }
+    }
+
+    /// A host name was looked up: the poll goes on, or fails with the lookup's reason.
+    fn resolved(&mut self, Resolved { id, poll, result }: Resolved) {
+        match result {
+            Ok(address) => self.begin(id, poll, address),
+            Err(reason) => self.fail(id, poll, reason),
+        }
+    }
+
+    /// Sends the poll's first request now and plans the others `interval` apart.
+    fn begin(&mut self, id: u64, poll: u64, address: IpAddr) {
+        let Some(scheduled) = self.targets.get_mut(&id) else {
+            return;
+        };
+        let socket = match scheduled.socket(self.sockets, address) {
+            Ok(socket) => socket,
+            Err(reason) => return self.fail(id, poll, reason),
+        };
+        let Some(current) = scheduled.poll.as_mut().filter(|p| p.number == poll) else {
+            return;
+        };
+        current.address = Some(address);
+        current.socket = Some(socket);
+        let now = Instant::now();
         let spacing = scheduled.target.job.module.interval;
-        for echo in 1..count {
-            let send = Event::Send(EchoRef {
-                id,
-                poll: number,
-                echo,
-            });
+        for echo in 1..current.echoes.len() as u32 {
+            let send = Event::Send(EchoRef { id, poll, echo });
             self.events.push(now + spacing * echo, send);
         }
-        self.send(EchoRef {
-            id,
-            poll: number,
-            echo: 0,
-        });
+        self.send(EchoRef { id, poll, echo: 0 });
+    }
+
+    /// Ends poll `poll` before any request went out.
+    fn fail(&mut self, id: u64, poll: u64, reason: FailureReason) {
+        let Some(scheduled) = self.targets.get(&id) else {
+            return;
+        };
+        let Some(current) = scheduled.poll.as_ref().filter(|p| p.number == poll) else {
+            return;
+        };
+        let finished = Finished {
+            started: current.started,
+            result: Err(reason),
+        };
+        self.finish(id, finished);
     }
 
     /// Sends one request of a poll, or gives it up when the poll's deadline leaves no time.
@@ -325,9 +383,10 @@ impl Prober {
         if timeout.is_zero() {
             return self.resolve(request, Echo::NotSent);
         }
+        let (Some(socket), Some(address)) = (current.socket.clone(), current.address) else {
+            return;
+        };
         let token = self.next_token;
-        let socket = current.socket.clone();
-        let address = scheduled.target.address;
         let reply_to = BatchReplyTo {
             inbox: &self.inbox,
             token,
@@ -393,6 +452,7 @@ impl Prober {
         }
         *slot = Some(outcome);
         current.open -= 1;
+        let version = current.address.map(IpVersion::of);
         let finished = (current.open == 0).then(|| {
             let echoes: Vec<Echo> = current.echoes.iter().flatten().copied().collect();
             Finished {
@@ -400,7 +460,9 @@ impl Prober {
                 result: probe_result(&echoes),
             }
         });
-        scheduled.count(outcome);
+        if let Some(version) = version {
+            scheduled.count(version, outcome);
+        }
         if let Some(finished) = finished {
             self.finish(request.id, finished);
         }
@@ -449,9 +511,13 @@ struct Finished {
 impl Scheduled {
     /// The socket for this target's address, opened on first use; `unreachable` when none can
     /// be opened (retried on the next poll).
-    fn socket(&mut self, sockets: &IcmpSockets) -> Result<Arc<SharedSocket>, FailureReason> {
+    fn socket(
+        &mut self,
+        sockets: &IcmpSockets,
+        address: IpAddr,
+    ) -> Result<Arc<SharedSocket>, FailureReason> {
         let key = SocketKey {
-            version: IpVersion::of(self.target.address),
+            version: IpVersion::of(address),
             source: self.target.job.module.source_address,
         };
         if let Some((cached, socket)) = &self.socket {
@@ -469,8 +535,7 @@ impl Scheduled {
     }
 
     /// Counts one request's fate in the target's lifetime counters.
-    fn count(&mut self, echo: Echo) {
-        let version = IpVersion::of(self.target.address);
+    fn count(&mut self, version: IpVersion, echo: Echo) {
         if echo != Echo::NotSent {
             self.stats.request_sent(version);
         }
@@ -484,7 +549,7 @@ impl Scheduled {
     fn trace_reply(&self, echo: Echo, send_took: Duration) {
         if let Echo::Reply(rtt) = echo {
             let (rtt_ns, send_ns) = (rtt.as_nanos() as u64, send_took.as_nanos() as u64);
-            tracing::trace!(target: RTT_LOG, address = %self.target.address, rtt_ns, send_ns, "ICMP reply");
+            tracing::trace!(target: RTT_LOG, address = %self.target.job.target.host, rtt_ns, send_ns, "ICMP reply");
         }
     }
 

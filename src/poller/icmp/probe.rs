@@ -270,6 +270,17 @@ async fn resolve(host: &str, module: &IcmpModule, deadline: Instant) -> Result<I
     pick_address(&candidates, module.ip_protocol, module.source_address).ok_or_else(no_address)
 }
 
+/// The batched prober's lookup of a target's host, bounded by the poll deadline; a failure is
+/// logged at debug level and becomes the poll's failure reason.
+pub async fn resolve_for_batch(job: &IcmpJob, deadline: Instant) -> Result<IpAddr, FailureReason> {
+    resolve(&job.target.host, &job.module, deadline)
+        .await
+        .map_err(|error| {
+            tracing::debug!(target_name = %job.target.name, "ICMP probe failed: {error}");
+            error.reason()
+        })
+}
+
 /// Chooses among a host's addresses by `ip_protocol`. A source address pins the family.
 pub fn pick_address(
     candidates: &[IpAddr],
