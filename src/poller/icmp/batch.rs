@@ -7,6 +7,7 @@
 //! a poll is a few map entries and timeline events: one timer (the earliest event) for the whole
 //! prober, one channel message per reply, and every request leaves from this single task, so
 //! two worker threads never contend for the socket between the send timestamp and `sendto`.
+//! A host name is looked up at every poll by a spawned task that reports back through a channel.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

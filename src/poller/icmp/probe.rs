@@ -1,5 +1,6 @@
-//! One target's ICMP probe: resolve the host once, send `count` echo requests `interval` apart
-//! over the shared socket, wait for each reply up to `timeout`, all within the poll deadline.
+//! One ICMP probe from its caller's task (`/probe`): resolve the host, send `count` echo requests
+//! `interval` apart over the shared socket, wait for each reply up to `timeout`, all within the
+//! poll deadline. Also the pieces the batched prober shares (job, lookup, result).
 
 use std::io;
 use std::net::IpAddr;
