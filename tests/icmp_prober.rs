@@ -331,3 +331,79 @@ fn dgram_when_ping_group_range_is_open_raw_when_closed() {
     assert_eq!(up(&text, "behind"), Some(0.0));
     assert!(failure_reason(&text, "behind", "unreachable"), "{text}");
 }
+
+fn poll_duration(text: &str, target: &str) -> f64 {
+    let series =
+        format!("ispmonitor_target_poll_duration_seconds{{target=\"{target}\",protocol=\"icmp\"}}");
+    sample_value(text, &series).unwrap_or(f64::NAN)
+}
+
+/// The batched prober under a reload: a silent target (cut namespace host) never delays the
+/// others, count > 1 polls finish with their last reply, an added target starts, a removed one
+/// disappears for good and an unchanged one keeps its counters (it was not restarted).
+#[test]
+fn a_reload_adds_and_removes_icmp_targets_and_a_silent_one_delays_nobody() {
+    let host = NetnsHost::create();
+    host.cut();
+    let dir = tempfile::tempdir().unwrap();
+    let silent = host.ns_ip.to_string();
+    let module = "{type: icmp, count: 3, interval: 50ms, timeout: 300ms}";
+    let schedule = "{interval: 1s, timeout: 800ms}";
+    let path = config(
+        &dir,
+        module,
+        schedule,
+        &[("lo4", "127.0.0.1"), ("silent", &silent)],
+    );
+    let ispmonitor = Ispmonitor::start(&path, &[]);
+    let before = ispmonitor.wait_for_metrics(
+        "three polls of lo4 and a silent target down",
+        Duration::from_secs(15),
+        |t| requests(t, "lo4", "4") >= 9.0 && failure_reason(t, "silent", "timeout"),
+    );
+    assert_eq!(replies(&before, "lo4", "4"), requests(&before, "lo4", "4"));
+    assert_eq!(replies(&before, "silent", "4"), 0.0);
+    assert!(requests(&before, "silent", "4") >= 3.0, "{before}");
+    // Three requests 50 ms apart, finished with the last reply: about 100 ms, never the
+    // silent target's 300 ms timeouts.
+    let lo4_took = poll_duration(&before, "lo4");
+    assert!((0.09..0.2).contains(&lo4_took), "lo4 poll took {lo4_took}s");
+    let silent_took = poll_duration(&before, "silent");
+    assert!(
+        (0.39..0.5).contains(&silent_took),
+        "silent poll took {silent_took}s"
+    );
+
+    config(
+        &dir,
+        module,
+        schedule,
+        &[("lo4", "127.0.0.1"), ("added", "127.0.0.3")],
+    );
+    ispmonitor.signal("HUP");
+    let lo4_before_reload = requests(&before, "lo4", "4");
+    let after =
+        ispmonitor.wait_for_metrics("the added target answers", Duration::from_secs(15), |t| {
+            replies(t, "added", "4") >= 3.0
+        });
+    assert!(
+        !after.contains("target=\"silent\""),
+        "removed target still exported:\n{after}"
+    );
+    assert!(
+        requests(&after, "lo4", "4") >= lo4_before_reload,
+        "an unchanged target keeps its counters"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let later = ispmonitor.metrics();
+    assert!(
+        !later.contains("target=\"silent\""),
+        "removed target came back:\n{later}"
+    );
+    assert_eq!(up(&later, "added"), Some(1.0));
+    assert_eq!(up(&later, "lo4"), Some(1.0));
+    assert!(
+        requests(&later, "lo4", "4") >= lo4_before_reload + 6.0,
+        "lo4 kept polling"
+    );
+}

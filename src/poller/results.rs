@@ -1,15 +1,16 @@
-//! The latest poll record of every (target, protocol): written by the scheduler's tasks, read
-//! by the collector on every scrape.
+//! The latest poll record of every (target, protocol): written by the scheduler's tasks through
+//! a per-(target, protocol) slot handle, read by the collector on every scrape.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 use super::label_set::LabelInterner;
 use super::outcome::{PollRecord, Protocol};
 use crate::config::Target;
 
-/// One target as the results store knows it.
+/// One target as the results store knows it (a snapshot: records are copied out of the slots).
 #[derive(Debug, Clone)]
 pub struct TargetResults {
     pub target: Arc<Target>,
@@ -18,9 +19,6 @@ pub struct TargetResults {
     pub generation: u64,
     /// The protocols the target is polled with; `None` until the first poll of that protocol ends.
     pub records: BTreeMap<Protocol, Option<Arc<PollRecord>>>,
-    /// Per protocol, the label sets of its last poll: a new poll's samples share their text
-    /// instead of each keeping a copy. Lives as long as this registration.
-    interners: BTreeMap<Protocol, Arc<Mutex<LabelInterner>>>,
 }
 
 /// Which (target, protocol) a finished poll belongs to, and the scheduling that ran it.
@@ -31,10 +29,111 @@ pub struct RecordKey<'a> {
     pub protocol: Protocol,
 }
 
-/// Latest results, keyed by target name.
+/// Where one (target, protocol) of one registration keeps its latest record.
+#[derive(Debug, Default)]
+struct SlotCell {
+    state: Mutex<SlotState>,
+    /// The label sets of the last poll: a new poll's samples share their text instead of each
+    /// keeping a copy. Apart from `state` so interning never holds up a scrape.
+    interner: Mutex<LabelInterner>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    record: Option<Arc<PollRecord>>,
+    /// Set when the target is removed or registered again: a late poll writes nothing.
+    retired: bool,
+}
+
+/// A scheduled (target, protocol)'s handle on its own slot: recording a poll takes no lookup
+/// by name and no store-wide lock. A handle of a removed or replaced registration writes
+/// nothing, so a late poll never shows up in its successor's results.
+#[derive(Debug, Clone)]
+pub struct ResultSlot {
+    cell: Arc<SlotCell>,
+}
+
+impl ResultSlot {
+    /// Stores a finished poll, its label sets first shared with the previous poll's.
+    pub fn record(&self, mut record: PollRecord) {
+        let label_sets = record
+            .outcome
+            .families
+            .iter_mut()
+            .flat_map(|family| family.samples.iter_mut().map(|sample| &mut sample.labels));
+        self.cell
+            .interner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .share(label_sets);
+        self.store(record);
+    }
+
+    /// Stores a finished poll whose label sets are already shared (process-wide constants,
+    /// as ICMP's are): interning them again would only cost hashing.
+    pub fn record_shared(&self, record: PollRecord) {
+        self.store(record);
+    }
+
+    fn store(&self, record: PollRecord) {
+        let record = Arc::new(record);
+        let previous = {
+            let mut state = self.state();
+            if state.retired {
+                return;
+            }
+            state.record.replace(record)
+        };
+        // The previous poll's samples are freed here, outside the lock a scrape takes.
+        drop(previous);
+    }
+
+    /// The last success time, to carry across failed polls.
+    pub fn last_success(&self) -> Option<SystemTime> {
+        self.state().record.as_ref()?.last_success
+    }
+
+    /// True once the target was removed or registered again.
+    pub fn is_retired(&self) -> bool {
+        self.state().retired
+    }
+
+    fn latest(&self) -> Option<Arc<PollRecord>> {
+        self.state().record.clone()
+    }
+
+    fn retire(&self) {
+        let previous = {
+            let mut state = self.state();
+            state.retired = true;
+            state.record.take()
+        };
+        drop(previous);
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.cell.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A registered target: its config, generation and one slot per protocol.
+#[derive(Debug)]
+struct Registered {
+    target: Arc<Target>,
+    generation: u64,
+    slots: BTreeMap<Protocol, ResultSlot>,
+}
+
+impl Registered {
+    fn retire(&self) {
+        self.slots.values().for_each(ResultSlot::retire);
+    }
+}
+
+/// Latest results, keyed by target name (the snapshot's order).
 #[derive(Debug, Default)]
 pub struct Results {
-    targets: RwLock<BTreeMap<String, TargetResults>>,
+    targets: RwLock<BTreeMap<String, Registered>>,
     next_generation: AtomicU64,
 }
 
@@ -47,80 +146,81 @@ impl Results {
     /// `record`. Earlier results of the same name are dropped: its config changed.
     pub fn register(&self, target: Arc<Target>) -> u64 {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let protocols = target.protocols();
-        let records = protocols.iter().map(|p| (*p, None)).collect();
-        let interners = protocols.iter().map(|p| (*p, Arc::default())).collect();
-        let entry = TargetResults {
+        let slots = target
+            .protocols()
+            .into_iter()
+            .map(|p| (p, ResultSlot::new()))
+            .collect();
+        let entry = Registered {
             target: target.clone(),
             generation,
-            records,
-            interners,
+            slots,
         };
-        self.write().insert(target.name.clone(), entry);
+        if let Some(previous) = self.write().insert(target.name.clone(), entry) {
+            previous.retire();
+        }
         generation
     }
 
-    /// Forgets a target: its series disappear from the next scrape.
-    pub fn remove(&self, name: &str) {
-        self.write().remove(name);
-    }
-
-    /// Stores a finished poll, unless the target was removed or re-registered meanwhile. Its
-    /// label sets are first shared with the previous poll's (outside the store's lock).
-    pub fn record(&self, key: RecordKey<'_>, mut record: PollRecord) {
-        let Some(interner) = self.interner(key) else {
-            return;
-        };
-        let label_sets = record
-            .outcome
-            .families
-            .iter_mut()
-            .flat_map(|family| family.samples.iter_mut().map(|sample| &mut sample.labels));
-        interner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .share(label_sets);
-        let mut targets = self.write();
-        if let Some(entry) = targets.get_mut(key.target) {
-            if entry.generation == key.generation {
-                entry.records.insert(key.protocol, Some(Arc::new(record)));
-            }
-        }
-    }
-
-    /// The interner of a (target, protocol) of the current registration, if it still exists.
-    fn interner(&self, key: RecordKey<'_>) -> Option<Arc<Mutex<LabelInterner>>> {
+    /// The slot of a (target, protocol) of the current registration, if it still exists.
+    pub fn slot(&self, key: RecordKey<'_>) -> Option<ResultSlot> {
         let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
         let entry = targets.get(key.target)?;
         if entry.generation != key.generation {
             return None;
         }
-        // A protocol the target was not registered with still shares within its own poll.
-        Some(
-            entry
-                .interners
-                .get(&key.protocol)
-                .cloned()
-                .unwrap_or_default(),
-        )
+        entry.slots.get(&key.protocol).cloned()
+    }
+
+    /// Forgets a target: its series disappear from the next scrape.
+    pub fn remove(&self, name: &str) {
+        if let Some(previous) = self.write().remove(name) {
+            previous.retire();
+        }
+    }
+
+    /// Stores a finished poll found by name, unless the target was removed or re-registered
+    /// meanwhile. The scheduler records through its `ResultSlot` instead.
+    pub fn record(&self, key: RecordKey<'_>, record: PollRecord) {
+        if let Some(slot) = self.slot(key) {
+            slot.record(record);
+        }
     }
 
     /// The last success time of a (target, protocol), to carry across failed polls.
-    pub fn last_success(&self, name: &str, protocol: Protocol) -> Option<std::time::SystemTime> {
+    pub fn last_success(&self, name: &str, protocol: Protocol) -> Option<SystemTime> {
         let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
-        let record = targets.get(name)?.records.get(&protocol)?.as_ref()?;
-        record.last_success
+        targets.get(name)?.slots.get(&protocol)?.last_success()
     }
 
     /// A cheap copy (Arcs) of everything, so encoding happens outside the lock and never
     /// blocks the pollers.
     pub fn snapshot(&self) -> Vec<TargetResults> {
         let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
-        targets.values().cloned().collect()
+        targets
+            .values()
+            .map(|entry| TargetResults {
+                target: entry.target.clone(),
+                generation: entry.generation,
+                records: entry
+                    .slots
+                    .iter()
+                    .map(|(protocol, slot)| (*protocol, slot.latest()))
+                    .collect(),
+            })
+            .collect()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, TargetResults>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Registered>> {
         self.targets.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ResultSlot {
+    fn new() -> Self {
+        ResultSlot {
+            cell: Arc::default(),
+        }
     }
 }
 
@@ -202,5 +302,38 @@ mod tests {
         let second = stored_labels(&results);
         assert!(second[0][0].shares_text_with(&first[0][0]));
         assert!(second[1][1].shares_text_with(&first[1][1]));
+    }
+
+    #[test]
+    fn a_replaced_or_removed_registration_never_writes_into_its_successor() {
+        let results = Results::new();
+        let first = results.register(target());
+        let key = |generation| RecordKey {
+            target: "r1",
+            generation,
+            protocol: Protocol::Snmp,
+        };
+        let old_slot = results.slot(key(first)).expect("slot of the registration");
+        let second = results.register(target());
+        assert!(
+            results.slot(key(first)).is_none(),
+            "old generation has no slot"
+        );
+        assert!(old_slot.is_retired());
+        old_slot.record(poll(&["late"]));
+        assert!(results.snapshot()[0].records[&Protocol::Snmp].is_none());
+
+        let new_slot = results.slot(key(second)).expect("slot");
+        new_slot.record(poll(&["eth0"]));
+        assert!(results.snapshot()[0].records[&Protocol::Snmp].is_some());
+        results.remove("r1");
+        assert!(new_slot.is_retired());
+        new_slot.record(poll(&["after-removal"]));
+        assert!(results.snapshot().is_empty());
+        results.register(target());
+        assert!(
+            results.snapshot()[0].records[&Protocol::Snmp].is_none(),
+            "a removed target's results do not reappear"
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! One lightweight task per (target, protocol): random start offset, fixed-rate schedule without
-//! drift, no overlapping polls, a global and a per-target concurrency limit, and reloads that
-//! touch only the targets that changed.
+//! One lightweight task per (target, protocol), except ICMP, whose targets one batched prober
+//! schedules together (icmp/batch.rs): random start offset, fixed-rate
+//! schedule without drift, no overlapping polls, a global and a per-target concurrency limit,
+//! and reloads that touch only the targets that changed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,9 +13,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::icmp::{BatchTarget, IcmpBatch, IcmpJob, IcmpSockets};
 use super::job::{protocol_pollers, PollerFactory, TargetPoller};
 use super::outcome::{FailureReason, PollOutcome, PollRecord, Protocol};
-use super::results::{RecordKey, Results};
+use super::results::{RecordKey, ResultSlot, Results};
 use crate::config::{Config, Global, Target};
 use crate::metrics::PollerMetrics;
 
@@ -38,6 +40,18 @@ struct Scheduled {
     target: Arc<Target>,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// The id under which the batched ICMP prober schedules this target, if it does.
+    batched: Option<u64>,
+}
+
+impl Scheduled {
+    /// Stops every poll of the target: its tasks and its place in the ICMP prober.
+    fn stop(&self, icmp: Option<&IcmpBatch>) {
+        self.cancel.cancel();
+        if let (Some(id), Some(icmp)) = (self.batched, icmp) {
+            icmp.remove(id);
+        }
+    }
 }
 
 /// Owns the polling tasks. Lives in the app; `apply` is called on start and on every reload.
@@ -49,6 +63,8 @@ pub struct Scheduler {
     global_limit_size: usize,
     global: Option<Global>,
     scheduled: HashMap<String, Scheduled>,
+    /// Started with the first ICMP target.
+    icmp: Option<IcmpBatch>,
     shutdown: CancellationToken,
 }
 
@@ -71,6 +87,7 @@ impl Scheduler {
             global_limit_size: 0,
             global: None,
             scheduled: HashMap::new(),
+            icmp: None,
             shutdown: CancellationToken::new(),
         }
     }
@@ -83,7 +100,7 @@ impl Scheduler {
         let settings_changed = self.global.as_ref().map(|g| g.snmp != config.global.snmp);
         if settings_changed == Some(true) {
             for (_, s) in self.scheduled.drain() {
-                s.cancel.cancel();
+                s.stop(self.icmp.as_ref());
             }
         }
         self.global = Some(config.global.clone());
@@ -96,7 +113,7 @@ impl Scheduler {
         self.scheduled.retain(|name, s| {
             let keep = wanted.contains_key(name.as_str());
             if !keep {
-                s.cancel.cancel();
+                s.stop(self.icmp.as_ref());
                 self.results.remove(name);
                 summary.removed += 1;
             }
@@ -128,7 +145,13 @@ impl Scheduler {
     pub async fn shutdown(&mut self) {
         self.shutdown.cancel();
         let handles: Vec<_> = self.scheduled.drain().flat_map(|(_, s)| s.tasks).collect();
-        let all = futures_join_all(handles);
+        let icmp = self.icmp.take();
+        let all = async move {
+            futures_join_all(handles).await;
+            if let Some(icmp) = icmp {
+                icmp.join().await;
+            }
+        };
         if tokio::time::timeout(SHUTDOWN_WAIT, all).await.is_err() {
             tracing::warn!("some polling tasks did not stop within {SHUTDOWN_WAIT:?}");
         }
@@ -148,7 +171,7 @@ impl Scheduler {
 
     fn stop(&mut self, name: &str) {
         if let Some(s) = self.scheduled.remove(name) {
-            s.cancel.cancel();
+            s.stop(self.icmp.as_ref());
         }
     }
 
@@ -156,37 +179,70 @@ impl Scheduler {
         let generation = self.results.register(target.clone());
         let cancel = self.shutdown.child_token();
         let device_limit = Arc::new(Semaphore::new(global.max_concurrent_per_target));
-        let tasks = target
-            .protocols()
-            .into_iter()
-            .map(|protocol| {
-                let task = PollTask {
-                    factory: self.factory.clone(),
-                    target: target.clone(),
-                    protocol,
-                    generation,
-                    global: global.clone(),
-                    results: self.results.clone(),
-                    metrics: self.metrics.clone(),
-                    global_limit: self.global_limit.clone(),
-                    device_limit: device_limit.clone(),
-                    cancel: cancel.clone(),
-                };
-                tokio::spawn(task.run())
-            })
-            .collect();
+        let mut tasks = Vec::new();
+        let mut batched = None;
+        for protocol in target.protocols() {
+            let key = RecordKey {
+                target: &target.name,
+                generation,
+                protocol,
+            };
+            // Invariant: registered just above with every protocol of the target.
+            let slot = self.results.slot(key).expect("registered slot");
+            if protocol == Protocol::Icmp {
+                if let Some(batch_target) = batched_icmp(&target, generation, &slot) {
+                    batched = Some(generation);
+                    self.icmp().add(batch_target);
+                    continue;
+                }
+            }
+            let task = PollTask {
+                factory: self.factory.clone(),
+                target: target.clone(),
+                protocol,
+                slot,
+                global: global.clone(),
+                metrics: self.metrics.clone(),
+                global_limit: self.global_limit.clone(),
+                device_limit: device_limit.clone(),
+                cancel: cancel.clone(),
+            };
+            tasks.push(tokio::spawn(task.run()));
+        }
         let scheduled = Scheduled {
             target: target.clone(),
             cancel,
             tasks,
+            batched,
         };
         self.scheduled.insert(target.name.clone(), scheduled);
     }
 }
 
+impl Scheduler {
+    /// The batched ICMP prober, started on first use (inside the runtime).
+    fn icmp(&mut self) -> &IcmpBatch {
+        let (sockets, metrics) = (IcmpSockets::global(), self.metrics.clone());
+        let cancel = self.shutdown.child_token();
+        self.icmp
+            .get_or_insert_with(|| IcmpBatch::start(sockets, metrics, cancel))
+    }
+}
+
+/// The batched prober's view of a target's ICMP module (`None` without one: the task's poller
+/// then reports the config error).
+fn batched_icmp(target: &Arc<Target>, generation: u64, slot: &ResultSlot) -> Option<BatchTarget> {
+    let job = IcmpJob::for_target(target)?;
+    Some(BatchTarget {
+        id: generation,
+        job,
+        slot: slot.clone(),
+    })
+}
+
 /// The first slot after `now` on the grid `planned + k * interval`, and how many grid slots
 /// were missed on the way. Pure, so the no-drift rule is unit-tested.
-fn next_slot<I>(planned: I, interval: Duration, now: I) -> (I, u64)
+pub(crate) fn next_slot<I>(planned: I, interval: Duration, now: I) -> (I, u64)
 where
     I: std::ops::Add<Duration, Output = I> + PartialOrd + Copy,
 {
@@ -251,9 +307,8 @@ struct PollTask {
     factory: PollerFactory,
     target: Arc<Target>,
     protocol: Protocol,
-    generation: u64,
+    slot: ResultSlot,
     global: Global,
-    results: Arc<Results>,
     metrics: Arc<PollerMetrics>,
     global_limit: Arc<Semaphore>,
     device_limit: Arc<Semaphore>,
@@ -291,7 +346,12 @@ impl PollTask {
                 }
             };
             let took = started.elapsed();
-            self.log_transition(last_result, outcome.result);
+            log_transition(
+                &self.target.name,
+                self.protocol,
+                last_result,
+                outcome.result,
+            );
             last_result = Some(outcome.result);
             self.record(outcome, took);
             planned = self.next_slot(planned, interval);
@@ -352,7 +412,7 @@ impl PollTask {
             .poll_finished(self.protocol, outcome.result, took);
         let last_success = match outcome.result {
             Ok(()) => Some(now),
-            Err(_) => self.results.last_success(&self.target.name, self.protocol),
+            Err(_) => self.slot.last_success(),
         };
         let record = PollRecord {
             outcome,
@@ -360,37 +420,32 @@ impl PollTask {
             duration: took,
             last_success,
         };
-        let key = RecordKey {
-            target: &self.target.name,
-            generation: self.generation,
-            protocol: self.protocol,
-        };
-        self.results.record(key, record);
+        self.slot.record(record);
     }
+}
 
-    /// Logs state changes once (up -> down, down -> up), not every failed poll.
-    fn log_transition(
-        &self,
-        before: Option<Result<(), FailureReason>>,
-        now: Result<(), FailureReason>,
-    ) {
-        let target = &self.target.name;
-        let protocol = self.protocol.as_str();
-        match (before, now) {
-            (Some(Ok(())) | None, Err(reason)) => {
-                tracing::warn!(target_name = %target, protocol, reason = reason.as_str(), "target is down");
-            }
-            (Some(Err(a)), Err(b)) if a != b => {
-                tracing::warn!(target_name = %target, protocol, reason = b.as_str(), "target is still down, for another reason");
-            }
-            (Some(Err(_)), Ok(())) => {
-                tracing::info!(target_name = %target, protocol, "target is up again");
-            }
-            (None, Ok(())) => {
-                tracing::debug!(target_name = %target, protocol, "first poll succeeded");
-            }
-            _ => {}
+/// Logs state changes once (up -> down, down -> up), not every failed poll.
+pub(crate) fn log_transition(
+    target: &str,
+    protocol: Protocol,
+    before: Option<Result<(), FailureReason>>,
+    now: Result<(), FailureReason>,
+) {
+    let protocol = protocol.as_str();
+    match (before, now) {
+        (Some(Ok(())) | None, Err(reason)) => {
+            tracing::warn!(target_name = %target, protocol, reason = reason.as_str(), "target is down");
         }
+        (Some(Err(a)), Err(b)) if a != b => {
+            tracing::warn!(target_name = %target, protocol, reason = b.as_str(), "target is still down, for another reason");
+        }
+        (Some(Err(_)), Ok(())) => {
+            tracing::info!(target_name = %target, protocol, "target is up again");
+        }
+        (None, Ok(())) => {
+            tracing::debug!(target_name = %target, protocol, "first poll succeeded");
+        }
+        _ => {}
     }
 }
 

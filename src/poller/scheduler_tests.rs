@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::config::{
-    Config, Global, Module, ModuleKind, SnmpGlobal, SnmpModule, Target, TargetKind, Web,
+    Config, Global, IcmpModule, IpProtocol, Module, ModuleKind, SnmpGlobal, SnmpModule, Target,
+    TargetKind, Web,
 };
 use crate::poller::job::{PollFuture, PollerFactory, TargetPoller};
 use crate::poller::outcome::PollOutcome;
@@ -344,4 +345,89 @@ fn next_slot_stays_on_the_grid_and_counts_missed_slots() {
     assert_eq!(next_slot(s(10), s(5), s(12)), (s(15), 0));
     assert_eq!(next_slot(s(10), s(5), s(15)), (s(20), 1));
     assert_eq!(next_slot(s(10), s(5), s(31)), (s(35), 4));
+}
+
+/// `target` with an ICMP module too (two requests 10 ms apart), pinging `address`.
+fn with_icmp(target: Arc<Target>, address: &str) -> Arc<Target> {
+    let icmp = Arc::new(Module {
+        name: "ping".into(),
+        kind: ModuleKind::Icmp(IcmpModule {
+            count: 2,
+            interval: Duration::from_millis(10),
+            timeout: Duration::from_millis(100),
+            payload_size: 8,
+            ip_protocol: IpProtocol::PreferIpv4,
+            source_address: None,
+        }),
+    });
+    let mut target = (*target).clone();
+    target.modules.push(icmp);
+    target.address = address.into();
+    target.host = address.into();
+    Arc::new(target)
+}
+
+fn icmp_record(results: &Results, name: &str) -> Option<Arc<PollRecord>> {
+    let snapshot = results.snapshot();
+    let target = snapshot.iter().find(|t| t.target.name == name)?;
+    target.records.get(&Protocol::Icmp)?.clone()
+}
+
+/// Real ICMP on loopback (lib tests run as root): the batched prober pings on schedule while
+/// the same target's SNMP poll hangs holding the only global and per-target slots, and a
+/// removed target's results stay gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icmp_probes_take_no_concurrency_slot_and_stop_with_their_target() {
+    let hang = Behaviour::Hangs;
+    let mut h = harness(&[
+        ("both", hang),
+        ("other", hang),
+        ("named", hang),
+        ("nowhere", hang),
+    ]);
+    let both = with_icmp(target("both", 300), "127.0.0.1");
+    let other = with_icmp(target("other", 300), "127.0.0.2");
+    // Host names are looked up by a task of their own, every poll; the prober never waits.
+    let named = with_icmp(target("named", 300), "localhost");
+    let nowhere = with_icmp(target("nowhere", 300), "no-such-host.invalid");
+    h.scheduler
+        .apply(&config(1, vec![both.clone(), other, named, nowhere]));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let nowhere = icmp_record(&h.results, "nowhere").expect("the failed lookup was recorded");
+    assert!(
+        nowhere.outcome.result.is_err(),
+        "{:?}",
+        nowhere.outcome.result
+    );
+    for name in ["both", "other", "named"] {
+        let record = icmp_record(&h.results, name).expect("an ICMP poll was recorded");
+        assert_eq!(record.outcome.result, Ok(()), "{name}: loopback answers");
+        assert!(
+            record.duration >= Duration::from_millis(10)
+                && record.duration < Duration::from_millis(60),
+            "{name}: two requests 10 ms apart took {:?}",
+            record.duration
+        );
+    }
+    let lags = h.metrics.lag_snapshot();
+    assert!(
+        lags.contains_key(&Protocol::Icmp),
+        "the schedule lag is measured"
+    );
+    assert_eq!(h.metrics.queued(Protocol::Icmp), 0);
+
+    let summary = h.scheduler.apply(&config(1, vec![both]));
+    assert_eq!(summary.removed, 3);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        icmp_record(&h.results, "other").is_none(),
+        "a removed target's results came back"
+    );
+    assert!(icmp_record(&h.results, "both").is_some());
+    h.scheduler.shutdown().await;
+    assert_eq!(
+        h.metrics.active(Protocol::Icmp),
+        0,
+        "no probe counted active after shutdown"
+    );
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use socket2::{SockAddr, Socket};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::classify::{classify, Expected, Verdict};
@@ -51,8 +51,8 @@ pub enum Echo {
 
 /// What the receive task hands to a waiting request.
 #[derive(Debug, Clone, Copy)]
-struct Answer {
-    verdict: Verdict,
+pub struct Answer {
+    pub verdict: Verdict,
     /// The kernel's receive timestamp, when the socket gave one.
     kernel_time: Option<SystemTime>,
     /// When the receive task read it (the fallback clock).
@@ -61,7 +61,54 @@ struct Answer {
 
 /// Which request an answer is for. The address tells apart targets that share a socket; the
 /// sequence, drawn from one counter per socket, tells apart requests to one address.
-type PendingKey = (IpAddr, u16);
+pub type PendingKey = (IpAddr, u16);
+
+/// Who waits for an answer: one request's own future, or the batched prober, which gets every
+/// answer of its requests through one channel, tagged with the request's token.
+enum Waiter {
+    Request(oneshot::Sender<Answer>),
+    Batch {
+        inbox: mpsc::UnboundedSender<BatchAnswer>,
+        token: u64,
+    },
+}
+
+impl Waiter {
+    /// Hands the answer over; false when nobody takes it any more.
+    fn answer(self, answer: Answer) -> bool {
+        match self {
+            Waiter::Request(sender) => sender.send(answer).is_ok(),
+            Waiter::Batch { inbox, token } => inbox.send(BatchAnswer { token, answer }).is_ok(),
+        }
+    }
+}
+
+/// An answer for the batched prober's request `token`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchAnswer {
+    pub token: u64,
+    pub answer: Answer,
+}
+
+/// Where the answer to a batched request goes: the prober's inbox, tagged with `token`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchReplyTo<'a> {
+    pub inbox: &'a mpsc::UnboundedSender<BatchAnswer>,
+    pub token: u64,
+}
+
+/// What became of a request the batched prober tried to send.
+#[derive(Debug)]
+pub enum BatchSend {
+    /// On its way; the answer will come through the inbox unless `forget` is called first.
+    Sent { key: PendingKey, at: SentAt },
+    /// The socket's send buffer is full: try again a little later.
+    WouldBlock,
+    /// The kernel refused it (counted in the socket's send errors).
+    Failed,
+    /// Its (address, sequence) is still waiting for an earlier answer.
+    SequenceInUse,
+}
 
 /// One open ICMP socket and the requests waiting on it.
 pub struct SharedSocket {
@@ -72,7 +119,7 @@ pub struct SharedSocket {
     identifier: u16,
     io: AsyncFd<Socket>,
     next_sequence: AtomicU16,
-    pending: Mutex<HashMap<PendingKey, oneshot::Sender<Answer>>>,
+    pending: Mutex<HashMap<PendingKey, Waiter>>,
     /// Replies and errors that matched no waiting request (late after a timeout, or another
     /// process's on a RAW socket that got past the filter).
     unmatched: AtomicU64,
@@ -171,7 +218,7 @@ impl SharedSocket {
         if pending.contains_key(&key) {
             return None;
         }
-        pending.insert(key, sender);
+        pending.insert(key, Waiter::Request(sender));
         Some(Waiting {
             socket: self,
             key,
@@ -205,6 +252,58 @@ impl SharedSocket {
         }
     }
 
+    /// Sends one echo request for the batched prober, without waiting: registered first (a
+    /// fast reply must find it), built in this thread's buffer, the send time read just before
+    /// `sendto`. A non-blocking socket needs no readiness wait to be tried.
+    pub fn send_for_batch(
+        &self,
+        address: IpAddr,
+        payload: &[u8],
+        reply_to: BatchReplyTo<'_>,
+    ) -> BatchSend {
+        let key = (address, self.next_sequence());
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.contains_key(&key) {
+                return BatchSend::SequenceInUse;
+            }
+            let waiter = Waiter::Batch {
+                inbox: reply_to.inbox.clone(),
+                token: reply_to.token,
+            };
+            pending.insert(key, waiter);
+        }
+        let destination = SockAddr::from(SocketAddr::new(address, 0));
+        let result = SEND_BUFFER.with_borrow_mut(|packet| {
+            let header = EchoHeader {
+                version: self.version,
+                identifier: self.identifier,
+                sequence: key.1,
+            };
+            echo_request(header, payload, packet);
+            let at = SentAt::now();
+            self.io.get_ref().send_to(packet, &destination).map(|_| at)
+        });
+        match result {
+            Ok(at) => BatchSend::Sent { key, at },
+            Err(error) => {
+                self.forget(key);
+                if error.kind() == io::ErrorKind::WouldBlock {
+                    return BatchSend::WouldBlock;
+                }
+                self.send_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%address, "ICMP echo request not sent: {error}");
+                BatchSend::Failed
+            }
+        }
+    }
+
+    /// Stops waiting for a request's answer (it timed out, or its target is gone).
+    pub fn forget(&self, key: PendingKey) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.remove(&key);
+    }
+
     /// Hands a received message to the request it answers.
     pub(super) fn deliver(&self, parsed: Parsed, kernel_time: Option<SystemTime>) {
         let expected_identifier = (self.mode == SocketMode::Raw).then_some(self.identifier);
@@ -228,7 +327,7 @@ impl SharedSocket {
             read_at: Instant::now(),
         };
         // A closed receiver timed out at the same moment: as late as no waiter at all.
-        if waiting.is_none_or(|sender| sender.send(answer).is_err()) {
+        if waiting.is_none_or(|waiter| !waiter.answer(answer)) {
             self.unmatched.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -254,7 +353,7 @@ impl Drop for Waiting<'_> {
 
 /// When a request left, on both clocks.
 #[derive(Debug, Clone, Copy)]
-struct SentAt {
+pub struct SentAt {
     wall: SystemTime,
     monotonic: Instant,
 }
@@ -267,9 +366,14 @@ impl SentAt {
         }
     }
 
+    /// The monotonic time read just before `sendto`.
+    pub fn monotonic(&self) -> Instant {
+        self.monotonic
+    }
+
     /// Kernel receive time minus send time; the monotonic clocks when the kernel gave no
     /// timestamp or the wall clock stepped (the difference would be negative or far off).
-    fn rtt(&self, answer: &Answer) -> Duration {
+    pub fn rtt(&self, answer: &Answer) -> Duration {
         let fallback = answer.read_at.saturating_duration_since(self.monotonic);
         answer
             .kernel_time

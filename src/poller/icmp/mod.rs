@@ -1,12 +1,16 @@
-//! ICMP polling: echo requests over shared sockets, loss counters and an RTT histogram per target.
+//! ICMP polling: echo requests over shared sockets, loss counters and an RTT histogram per target;
+//! scheduled targets are probed by one batched task (batch.rs), `/probe` by `IcmpPoller`.
 
+pub mod batch;
 pub mod classify;
 pub mod exchange;
 pub mod packet;
 pub mod probe;
 pub mod sockets;
 pub mod stats;
+pub mod timeline;
 
+pub use batch::{BatchTarget, IcmpBatch};
 pub use probe::{IcmpJob, IcmpPoller};
 pub use sockets::{IcmpSockets, SocketMode};
 

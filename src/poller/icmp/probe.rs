@@ -1,5 +1,6 @@
-//! One target's ICMP probe: resolve the host once, send `count` echo requests `interval` apart
-//! over the shared socket, wait for each reply up to `timeout`, all within the poll deadline.
+//! One ICMP probe from its caller's task (`/probe`): resolve the host, send `count` echo requests
+//! `interval` apart over the shared socket, wait for each reply up to `timeout`, all within the
+//! poll deadline. Also the pieces the batched prober shares (job, lookup, result).
 
 use std::io;
 use std::net::IpAddr;
@@ -38,6 +39,17 @@ impl IcmpJob {
             target: target.clone(),
             module,
         })
+    }
+
+    /// The address to ping when the host is an IP literal of a family the module allows:
+    /// parsed once when the target is scheduled. `None` for a name (resolved at every poll).
+    pub fn literal_address(&self) -> Option<IpAddr> {
+        let address = self.target.host.parse::<IpAddr>().ok()?;
+        pick_address(
+            &[address],
+            self.module.ip_protocol,
+            self.module.source_address,
+        )
     }
 }
 
@@ -257,6 +269,17 @@ async fn resolve(host: &str, module: &IcmpModule, deadline: Instant) -> Result<I
             .map(|socket_address| socket_address.ip())
             .collect();
     pick_address(&candidates, module.ip_protocol, module.source_address).ok_or_else(no_address)
+}
+
+/// The batched prober's lookup of a target's host, bounded by the poll deadline; a failure is
+/// logged at debug level and becomes the poll's failure reason.
+pub async fn resolve_for_batch(job: &IcmpJob, deadline: Instant) -> Result<IpAddr, FailureReason> {
+    resolve(&job.target.host, &job.module, deadline)
+        .await
+        .map_err(|error| {
+            tracing::debug!(target_name = %job.target.name, "ICMP probe failed: {error}");
+            error.reason()
+        })
 }
 
 /// Chooses among a host's addresses by `ip_protocol`. A source address pins the family.

@@ -43,6 +43,9 @@ struct VersionStats {
     /// Per-bucket (not cumulative) RTT counts; the last slot is +Inf.
     rtt_counts: Vec<u64>,
     rtt_sum: f64,
+    /// The histogram as last exported; rebuilt only after a reply changed it (a target that
+    /// stopped answering exports the same one every poll).
+    exported: Option<Arc<HistogramSnapshot>>,
 }
 
 impl Default for VersionStats {
@@ -52,23 +55,35 @@ impl Default for VersionStats {
             replies: 0,
             rtt_counts: vec![0; RTT_BUCKETS.len() + 1],
             rtt_sum: 0.0,
+            exported: None,
         }
     }
 }
 
 impl VersionStats {
-    fn histogram(&self) -> HistogramSnapshot {
-        let mut buckets = Vec::with_capacity(self.rtt_counts.len());
+    fn exported_histogram(&mut self) -> Arc<HistogramSnapshot> {
+        let histogram = self.exported.get_or_insert_with(|| {
+            Arc::new(Self::histogram(
+                &self.rtt_counts,
+                self.rtt_sum,
+                self.replies,
+            ))
+        });
+        histogram.clone()
+    }
+
+    fn histogram(rtt_counts: &[u64], rtt_sum: f64, replies: u64) -> HistogramSnapshot {
+        let mut buckets = Vec::with_capacity(rtt_counts.len());
         let mut cumulative = 0;
         let bounds = RTT_BUCKETS.iter().copied().chain([f64::INFINITY]);
-        for (bound, count) in bounds.zip(&self.rtt_counts) {
+        for (bound, count) in bounds.zip(rtt_counts) {
             cumulative += count;
             buckets.push((bound, cumulative));
         }
         HistogramSnapshot {
             buckets,
-            sum: self.rtt_sum,
-            count: self.replies,
+            sum: rtt_sum,
+            count: replies,
         }
     }
 }
@@ -91,13 +106,14 @@ impl IcmpStats {
         let seconds = rtt.as_secs_f64();
         stats.replies += 1;
         stats.rtt_sum += seconds;
+        stats.exported = None;
         // `le` is inclusive: a value equal to a bound belongs to that bucket.
         stats.rtt_counts[RTT_BUCKETS.partition_point(|bound| *bound < seconds)] += 1;
     }
 
     /// The three ICMP families, one series per IP version used so far (none before the first
     /// request).
-    pub fn families(&self) -> Vec<FamilySamples> {
+    pub fn families(&mut self) -> Vec<FamilySamples> {
         if self.by_version.is_empty() {
             return Vec::new();
         }
@@ -106,10 +122,10 @@ impl IcmpStats {
         let mut requests = Vec::with_capacity(versions);
         let mut replies = Vec::with_capacity(versions);
         let mut rtt = Vec::with_capacity(versions);
-        for (version, stats) in &self.by_version {
+        for (version, stats) in &mut self.by_version {
             requests.push(version_sample(*version, Value::Int(stats.requests)));
             replies.push(version_sample(*version, Value::Int(stats.replies)));
-            let histogram = Value::Histogram(Arc::new(stats.histogram()));
+            let histogram = Value::Histogram(stats.exported_histogram());
             rtt.push(version_sample(*version, histogram));
         }
         vec![
@@ -186,6 +202,29 @@ mod tests {
         assert_eq!(at(0.005), 2);
         assert_eq!(at(5.0), 2);
         assert_eq!(at(f64::INFINITY), 3);
+    }
+
+    #[test]
+    fn the_histogram_is_rebuilt_only_after_a_reply() {
+        let mut stats = IcmpStats::default();
+        stats.request_sent(IpVersion::V4);
+        stats.reply_received(IpVersion::V4, Duration::from_millis(1));
+        let histogram = |stats: &mut IcmpStats| match value_of(
+            &stats.families(),
+            "ispmonitor_icmp_rtt_seconds",
+        ) {
+            Value::Histogram(h) => h,
+            other => panic!("histogram expected: {other:?}"),
+        };
+        let first = histogram(&mut stats);
+        stats.request_sent(IpVersion::V4);
+        let lost = histogram(&mut stats);
+        assert!(Arc::ptr_eq(&first, &lost), "no reply: the same histogram");
+        stats.request_sent(IpVersion::V4);
+        stats.reply_received(IpVersion::V4, Duration::from_millis(2));
+        let answered = histogram(&mut stats);
+        assert!(!Arc::ptr_eq(&first, &answered));
+        assert_eq!(answered.count, 2);
     }
 
     #[test]
