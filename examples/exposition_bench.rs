@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use clap::Parser;
@@ -124,6 +124,8 @@ async fn poll_once(task: &mut Task, results: &Results) -> bool {
         finished_at: now,
         duration: started.elapsed(),
         last_success: ok.then_some(now),
+        // Polled at once, not on a schedule; the series is there as in a real scrape.
+        schedule_lag: Some(Duration::ZERO),
     };
     let key = RecordKey {
         target: &task.target,

@@ -72,6 +72,8 @@ pub static CATALOG: &[FamilySpec] = &[
         "Unix time of the target's last successful poll with this protocol"),
     spec!(TARGET, "ispmonitor_target_poll_duration_seconds", G, ["target", "protocol"],
         "How long the target's last poll with this protocol took"),
+    spec!(TARGET, "ispmonitor_target_schedule_lag_seconds", G, ["target", "protocol"],
+        "How late the target's last poll with this protocol started after its planned time"),
     spec!(TARGET, "ispmonitor_target_poll_failure_reason", G, ["target", "protocol", "reason"],
         "1 for the reason the target's last poll failed (absent after a success)"),
     spec!(TARGET, "ispmonitor_target_info", G, ["target", "kind", "address", "<target labels>"],

@@ -209,6 +209,13 @@ fn a_cut_namespace_host_times_out_while_loopback_stays_up() {
         duration < 0.4,
         "loopback poll took {duration}s: 2 x 50 ms apart plus RTT expected"
     );
+    // The batched prober reports how late each target's last poll started.
+    let lag = sample_value(
+        &after,
+        "ispmonitor_target_schedule_lag_seconds{target=\"lo4\",protocol=\"icmp\"}",
+    )
+    .expect("schedule lag of lo4");
+    assert!((0.0..0.5).contains(&lag), "lag {lag}s");
 }
 
 /// With 30 % random loss (tc netem, or nftables where the kernel has no netem) over n pings, the measured loss is binomial: sigma = sqrt(p(1-p)/n),

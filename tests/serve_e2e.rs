@@ -231,6 +231,7 @@ fn exposition_is_negotiated_compressed_and_valid_for_promtool() {
     for family in [
         "ispmonitor_target_last_success_timestamp_seconds",
         "ispmonitor_target_poll_duration_seconds",
+        "ispmonitor_target_schedule_lag_seconds{target=\"r1\",protocol=\"snmp\"}",
         "ispmonitor_build_info",
         "ispmonitor_poll_duration_seconds_bucket",
         "ispmonitor_active_pollers",

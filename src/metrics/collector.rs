@@ -126,6 +126,13 @@ fn write_trio(enc: &mut Encoder, rows: &[TrioRow]) {
         let took = r.record.duration.as_secs_f64();
         enc.sample(name, labels(r), Value::Float(took));
     }
+    let name = "ispmonitor_target_schedule_lag_seconds";
+    enc.family(&desc(name));
+    for r in rows {
+        if let Some(lag) = r.record.schedule_lag {
+            enc.sample(name, labels(r), Value::Float(lag.as_secs_f64()));
+        }
+    }
     let name = "ispmonitor_target_poll_failure_reason";
     enc.family(&desc(name));
     for r in rows {
@@ -437,6 +444,7 @@ mod tests {
             finished_at: at,
             duration: Duration::from_millis(250),
             last_success,
+            schedule_lag: Some(Duration::from_millis(3)),
         }
     }
 
@@ -493,6 +501,9 @@ mod tests {
             "ispmonitor_target_info{target=\"up-router\",kind=\"router\",address=\"10.0.0.1:161\",site=\"ams1\"} 1\n"
         ));
         assert!(text.contains("ispmonitor_target_last_success_timestamp_seconds{target=\"up-router\",protocol=\"snmp\"} 1700000000\n"));
+        assert!(text.contains(
+            "ispmonitor_target_schedule_lag_seconds{target=\"down-router\",protocol=\"snmp\"} 0.003\n"
+        ));
         assert!(text.contains("ispmonitor_routers_total{status=\"online\"} 1\n"));
         assert!(text.contains("ispmonitor_routers_total{status=\"offline\"} 1\n"));
         assert_eq!(

@@ -150,4 +150,6 @@ pub struct PollRecord {
     pub duration: Duration,
     /// When this target last succeeded with this protocol (this poll or an earlier one).
     pub last_success: Option<SystemTime>,
+    /// How late the poll started after its planned time (`None`: not scheduled, e.g. /probe).
+    pub schedule_lag: Option<Duration>,
 }

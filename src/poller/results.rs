@@ -270,6 +270,7 @@ mod tests {
             finished_at: SystemTime::now(),
             duration: Duration::ZERO,
             last_success: None,
+            schedule_lag: None,
         }
     }
 

@@ -353,7 +353,7 @@ impl PollTask {
                 outcome.result,
             );
             last_result = Some(outcome.result);
-            self.record(outcome, took);
+            self.record(outcome, took, lag);
             planned = self.next_slot(planned, interval);
         }
     }
@@ -406,7 +406,7 @@ impl PollTask {
         }
     }
 
-    fn record(&self, outcome: PollOutcome, took: Duration) {
+    fn record(&self, outcome: PollOutcome, took: Duration, lag: Duration) {
         let now = SystemTime::now();
         self.metrics
             .poll_finished(self.protocol, outcome.result, took);
@@ -419,6 +419,7 @@ impl PollTask {
             finished_at: now,
             duration: took,
             last_success,
+            schedule_lag: Some(lag),
         };
         self.slot.record(record);
     }

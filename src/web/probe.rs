@@ -199,6 +199,7 @@ async fn poll_once(
         finished_at: now,
         duration: started.elapsed(),
         last_success,
+        schedule_lag: None,
     }
 }
 

@@ -483,7 +483,10 @@ impl Prober {
         let name = &scheduled.target.job.target.name;
         log_transition(name, Protocol::Icmp, scheduled.last_result, finished.result);
         scheduled.last_result = Some(finished.result);
-        scheduled.record(finished.result, took);
+        let lag = finished
+            .started
+            .saturating_duration_since(scheduled.planned);
+        scheduled.record(finished.result, took, lag);
         let interval = scheduled.target.job.target.interval;
         let (planned, skipped) = next_slot(scheduled.planned, interval, now);
         if skipped > 0 {
@@ -556,7 +559,7 @@ impl Scheduled {
 
     /// Stores the poll. The counters go out whatever the result: this poll updated them, so
     /// they are fresh, and requests growing without replies is how loss shows.
-    fn record(&mut self, result: Result<(), FailureReason>, took: Duration) {
+    fn record(&mut self, result: Result<(), FailureReason>, took: Duration, lag: Duration) {
         let finished_at = SystemTime::now();
         let last_success = match result {
             Ok(()) => Some(finished_at),
@@ -570,6 +573,7 @@ impl Scheduled {
             finished_at,
             duration: took,
             last_success,
+            schedule_lag: Some(lag),
         };
         // ICMP's label sets are process-wide constants, already shared.
         self.target.slot.record_shared(record);
