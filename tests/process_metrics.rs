@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::http;
@@ -73,40 +72,6 @@ fn clock_ticks_per_second() -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
-fn promtool_check_metrics(body: &[u8]) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by scripts/install-peers.sh");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The three `_total` gauges of the metric contract (shared/METRICS.md) are the only
-    // findings allowed, as in tests/serve_e2e.rs.
-    let findings: Vec<&str> = report
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .filter(|l| {
-            ![
-                "ispmonitor_routers_total",
-                "ispmonitor_servers_total",
-                "ispmonitor_shard_total",
-            ]
-            .iter()
-            .any(|gauge| l.starts_with(&format!("{gauge} non-counter")))
-        })
-        .collect();
-    assert!(findings.is_empty(), "promtool check metrics:\n{report}");
-}
-
 #[test]
 fn process_families_agree_with_proc() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,7 +82,7 @@ fn process_families_agree_with_proc() {
     let scrape = server.get("/metrics");
     assert_eq!(scrape.status, 200);
     let text = scrape.text();
-    promtool_check_metrics(&scrape.body);
+    common::promtool::check_metrics(&scrape.body);
     for (family, kind, help) in [
         (
             "process_cpu_seconds_total",

@@ -193,7 +193,7 @@ fn exposition_is_negotiated_compressed_and_valid_for_promtool() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     assert!(!text.text().contains("# EOF"));
-    promtool_check_metrics(&text.body);
+    common::promtool::check_metrics(&text.body);
 
     let prometheus_accept =
         "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
@@ -244,36 +244,6 @@ fn exposition_is_negotiated_compressed_and_valid_for_promtool() {
     }
     let version_line = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
     assert!(unpacked.contains(&version_line));
-}
-
-fn promtool_check_metrics(body: &[u8]) {
-    use std::io::Write;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is installed by scripts/install-peers.sh");
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The metric contract (shared/METRICS.md) names three gauges with `_total`; promtool's lint
-    // flags exactly those. Any other finding fails the test.
-    let contract_exceptions = [
-        "ispmonitor_routers_total non-counter metrics should not have \"_total\" suffix",
-        "ispmonitor_servers_total non-counter metrics should not have \"_total\" suffix",
-        "ispmonitor_shard_total non-counter metrics should not have \"_total\" suffix",
-    ];
-    let findings: Vec<&str> = report
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !contract_exceptions.contains(&l.trim()))
-        .collect();
-    assert!(findings.is_empty(), "promtool check metrics:\n{report}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod netns;
 pub mod netsnmp;
 pub mod postgres;
 pub mod private_postgres;
+pub mod promtool;
 pub mod simulator;
 pub mod snmpd;
 pub mod sshd;
