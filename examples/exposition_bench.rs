@@ -26,6 +26,10 @@ use ispmonitor::poller::results::{RecordKey, Results};
 use ispmonitor::web::{router, WebState};
 use tokio::sync::Semaphore;
 
+/// The allocator `ispmonitor serve` uses, so the scrape costs what it costs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 struct Args {
     /// A poller config (e.g. written by `ispmonitor simulate --write-config`).
@@ -53,6 +57,7 @@ struct Task {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ispmonitor::memory::disable_transparent_huge_pages();
     let args = Args::parse();
     let config = load_file(&args.config)
         .map_err(|e| anyhow::anyhow!("{e}"))

@@ -35,11 +35,11 @@ available_sections() {
 build() {
   command -v cargo >/dev/null || { log "cargo not found; install Rust from rustup.rs"; exit 1; }
   bash scripts/install-peers.sh >&2
-  log "building the release binary and the load generator"
+  log "building the release binary, the load generator and the exposition bench"
   # Two invocations: building the example enables dev-dependency features (tokio test-util)
   # that the measured binary must not get.
   cargo build --release --quiet --bin ispmonitor
-  cargo build --release --quiet --example snmp_load
+  cargo build --release --quiet --example snmp_load --example exposition_bench
 }
 
 main() {

@@ -14,6 +14,7 @@ pub mod healthcheck;
 pub mod inventory;
 pub mod license;
 pub mod lifecycle;
+pub mod memory;
 pub mod metrics;
 pub mod poller;
 pub mod simulator;
