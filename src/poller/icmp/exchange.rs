@@ -213,16 +213,42 @@ impl SharedSocket {
     /// (address, sequence) is still waiting: 65,536 requests to one address within a timeout.
     fn wait_for(&self, address: IpAddr, sequence: u16) -> Option<Waiting<'_>> {
         let (sender, receiver) = oneshot::channel();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let key = (address, sequence);
-        if pending.contains_key(&key) {
-            return None;
-        }
-        pending.insert(key, Waiter::Request(sender));
+        self.register(key, Waiter::Request(sender))?;
         Some(Waiting {
             socket: self,
             key,
             receiver,
+        })
+    }
+
+    /// Files a waiter under its key; `None` when that key is still waiting.
+    fn register(&self, key: PendingKey, waiter: Waiter) -> Option<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.contains_key(&key) {
+            return None;
+        }
+        pending.insert(key, waiter);
+        Some(())
+    }
+
+    /// Builds the request in this thread's buffer (no allocation per packet) and sends it at
+    /// once; the send time is read just before `sendto`.
+    fn send_now(
+        &self,
+        destination: &SockAddr,
+        sequence: u16,
+        payload: &[u8],
+    ) -> io::Result<SentAt> {
+        SEND_BUFFER.with_borrow_mut(|packet| {
+            let header = EchoHeader {
+                version: self.version,
+                identifier: self.identifier,
+                sequence,
+            };
+            echo_request(header, payload, packet);
+            let sent = SentAt::now();
+            self.io.get_ref().send_to(packet, destination).map(|_| sent)
         })
     }
 
@@ -231,20 +257,8 @@ impl SharedSocket {
         let destination = SockAddr::from(SocketAddr::new(address, 0));
         loop {
             let mut ready = self.io.writable().await?;
-            // Built in this thread's buffer right before sending: no allocation per packet,
-            // and nothing held across the await above.
-            let result = ready.try_io(|socket| {
-                SEND_BUFFER.with_borrow_mut(|packet| {
-                    let header = EchoHeader {
-                        version: self.version,
-                        identifier: self.identifier,
-                        sequence,
-                    };
-                    echo_request(header, payload, packet);
-                    let sent = SentAt::now();
-                    socket.get_ref().send_to(packet, &destination).map(|_| sent)
-                })
-            });
+            // Nothing is held across the await above.
+            let result = ready.try_io(|_| self.send_now(&destination, sequence, payload));
             match result {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
@@ -262,28 +276,15 @@ impl SharedSocket {
         reply_to: BatchReplyTo<'_>,
     ) -> BatchSend {
         let key = (address, self.next_sequence());
-        {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if pending.contains_key(&key) {
-                return BatchSend::SequenceInUse;
-            }
-            let waiter = Waiter::Batch {
-                inbox: reply_to.inbox.clone(),
-                token: reply_to.token,
-            };
-            pending.insert(key, waiter);
+        let waiter = Waiter::Batch {
+            inbox: reply_to.inbox.clone(),
+            token: reply_to.token,
+        };
+        if self.register(key, waiter).is_none() {
+            return BatchSend::SequenceInUse;
         }
         let destination = SockAddr::from(SocketAddr::new(address, 0));
-        let result = SEND_BUFFER.with_borrow_mut(|packet| {
-            let header = EchoHeader {
-                version: self.version,
-                identifier: self.identifier,
-                sequence: key.1,
-            };
-            echo_request(header, payload, packet);
-            let at = SentAt::now();
-            self.io.get_ref().send_to(packet, &destination).map(|_| at)
-        });
+        let result = self.send_now(&destination, key.1, payload);
         match result {
             Ok(at) => BatchSend::Sent { key, at },
             Err(error) => {
@@ -342,12 +343,7 @@ struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        let mut pending = self
-            .socket
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        pending.remove(&self.key);
+        self.socket.forget(self.key);
     }
 }
 

@@ -212,7 +212,7 @@ async fn collect_if_mib(
     }
     let mut polled = walk(session, &roots, &mut state.sizing, max_repetitions).await?;
     let walked_lookups = polled.split_off(polled_count);
-    let indices = row_indices(&polled);
+    let indices = union_of_indices(&polled);
 
     let cached = if cache_valid {
         state.if_lookups.lookups_for(&indices).ok().cloned()
@@ -248,11 +248,6 @@ async fn collect_if_mib(
         &if_x_table,
         settings.wrap_large_counters,
     ))
-}
-
-/// Every row index of some walked columns.
-fn row_indices(columns: &[ColumnRows]) -> BTreeSet<Oid> {
-    union_of_indices(columns)
 }
 
 /// ifTable and ifXTable from the polled columns (in `if_mib_polled_roots` order) and the
