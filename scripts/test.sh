@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! The one command that runs every check: installs the peers the tests talk to, then
 #! formatting, clippy (warnings are errors), unit and integration tests against real snmpd,
-#! promtool, and check-config on every example.
+#! promtool, cargo-deny's supply-chain policy, and check-config on every example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+echo "== supply chain (cargo deny)"
+bash scripts/deny.sh
 
 echo "== cargo build"
 cargo build --quiet --bins

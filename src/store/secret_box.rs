@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
 
 const VERSION: u8 = 1;
@@ -48,9 +48,9 @@ impl SecretKey {
         if bytes.len() != KEY_BYTES {
             return Err(SecretKeyError::BadFormat(source));
         }
-        Ok(SecretKey {
-            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)),
-        })
+        let cipher =
+            Aes256Gcm::new_from_slice(&bytes).map_err(|_| SecretKeyError::BadFormat(source))?;
+        Ok(SecretKey { cipher })
     }
 
     /// The key in force: `ISPMONITOR_SECRET_KEY`, else `ISPMONITOR_SECRET_KEY_FILE`, else the
@@ -92,7 +92,7 @@ impl SecretKey {
         // Invariant: AES-GCM encryption fails only for plaintexts over 64 GiB.
         let ciphertext = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), payload)
+            .encrypt(&Nonce::from(nonce), payload)
             .expect("AES-GCM encrypts any secret of sane size");
         let mut sealed = Vec::with_capacity(1 + NONCE_BYTES + ciphertext.len());
         sealed.push(VERSION);
@@ -111,9 +111,8 @@ impl SecretKey {
             msg: ciphertext,
             aad: context.as_bytes(),
         };
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), payload)
-            .map_err(|_| OpenError)
+        let nonce = Nonce::try_from(nonce).map_err(|_| OpenError)?;
+        self.cipher.decrypt(&nonce, payload).map_err(|_| OpenError)
     }
 }
 
