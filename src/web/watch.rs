@@ -53,7 +53,7 @@ pub struct WebConfigWatch {
 impl WebConfigWatch {
     /// Loads the file at start: any problem is an error naming the file and field.
     pub fn load(path: &Path, listener: &'static str) -> Result<Arc<WebConfigWatch>, WebConfigError> {
-        let (settings, seen) = read(path)?;
+        let (settings, seen) = read(path).map_err(|(error, _)| error)?;
         Ok(Arc::new(WebConfigWatch {
             path: path.to_path_buf(),
             listener,
