@@ -25,7 +25,7 @@ use crate::metrics::PollerMetrics;
 use crate::poller::results::Results;
 use crate::poller::scheduler::{ApplySummary, Scheduler};
 use crate::store::inventory::RawInventory;
-use crate::web::listener::Auth;
+use crate::web::listener::{Auth, Guard};
 use crate::web::watch::WebConfigWatch;
 use crate::web::{self, ReloadRequest, WebState};
 
@@ -240,7 +240,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
             .chain(web_config.iter().flat_map(|w| {
                 let web = w.web.clone() as Arc<dyn MetricSource>;
-                let api = api_listener.as_ref().map(|_| w.api.clone() as Arc<dyn MetricSource>);
+                let api = api_listener
+                    .as_ref()
+                    .map(|_| w.api.clone() as Arc<dyn MetricSource>);
                 std::iter::once(web).chain(api)
             }))
             .collect(),
@@ -264,13 +266,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let router = crate::api::router(api_state, max_body_bytes);
         let served = match &web_config {
             // The API takes the file's TLS and headers; its bearer tokens stay its auth.
-            Some(w) => tokio::spawn(web::listener::serve(
-                listener,
-                router,
-                w.api.clone(),
-                Auth::Ignored,
-                http_stop.clone(),
-            )),
+            Some(w) => {
+                let guard = Guard {
+                    web: w.api.clone(),
+                    auth: Auth::Ignored,
+                };
+                tokio::spawn(web::listener::serve(
+                    listener,
+                    router,
+                    guard,
+                    http_stop.clone(),
+                ))
+            }
             None => tokio::spawn(crate::api::serve(listener, router, http_stop.clone())),
         };
         http.push(served);
@@ -376,8 +383,11 @@ fn spawn_http(
             let stop = stop.clone();
             let router = router.clone();
             if let Some(web) = &web_config {
-                let auth = Auth::BasicAuthUsers;
-                return tokio::spawn(web::listener::serve(listener, router, web.clone(), auth, stop));
+                let guard = Guard {
+                    web: web.clone(),
+                    auth: Auth::BasicAuthUsers,
+                };
+                return tokio::spawn(web::listener::serve(listener, router, guard, stop));
             }
             tokio::spawn(async move {
                 axum::serve(listener, router)

@@ -36,24 +36,51 @@ fn make_ca(dir: &Path, name: &str) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"), "-days", "2",
-            "-subj", &format!("/CN={name}"),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
 }
 
-/// A leaf `{name}.crt`/`{name}.key` signed by `ca`, valid for `san`, for `usage`
-/// (serverAuth or clientAuth).
-fn make_leaf(dir: &Path, ca: &str, name: &str, san: &str, usage: &str) {
+/// A server certificate for 127.0.0.1 and localhost.
+const SERVER: (&str, &str) = ("IP:127.0.0.1,DNS:localhost", "serverAuth");
+/// A client certificate for prometheus.test.
+const CLIENT: (&str, &str) = ("DNS:prometheus.test", "clientAuth");
+
+/// A leaf `{name}.crt`/`{name}.key` signed by `ca`, with a SAN and extended key usage.
+fn make_leaf(dir: &Path, ca: &str, name: &str, (san, usage): (&str, &str)) {
     openssl(
         dir,
         &[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"),
-            "-subj", &format!("/CN={name}"),
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
         ],
     );
     let ext = format!("{name}.ext");
@@ -66,9 +93,22 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, san: &str, usage: &str) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.crt"),
-            "-CAkey", &format!("{ca}.key"), "-set_serial", &serial, "-days", "2",
-            "-out", &format!("{name}.crt"), "-extfile", &ext,
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            &serial,
+            "-days",
+            "2",
+            "-out",
+            &format!("{name}.crt"),
+            "-extfile",
+            &ext,
         ],
     );
 }
@@ -77,8 +117,8 @@ fn make_leaf(dir: &Path, ca: &str, name: &str, san: &str, usage: &str) {
 fn pki() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     make_ca(dir.path(), "ca");
-    make_leaf(dir.path(), "ca", "server", "IP:127.0.0.1,DNS:localhost", "serverAuth");
-    make_leaf(dir.path(), "ca", "client", "DNS:prometheus.test", "clientAuth");
+    make_leaf(dir.path(), "ca", "server", SERVER);
+    make_leaf(dir.path(), "ca", "client", CLIENT);
     dir
 }
 
@@ -122,7 +162,11 @@ impl Server {
 
     fn signal(&self, sig: &str) {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
     }
 }
 
@@ -137,7 +181,12 @@ fn start(web_config: &Path, extra: &[&str], ready: impl Fn(&str) -> bool) -> Ser
     let child = Command::new(binary())
         .args(["--log.level", "debug", "serve", "--config"])
         .arg(&config)
-        .args(["--web.listen-address", &addr, "--api.listen-address", &api_addr])
+        .args([
+            "--web.listen-address",
+            &addr,
+            "--api.listen-address",
+            &api_addr,
+        ])
         .arg("--web.config.file")
         .arg(web_config)
         .args(extra)
@@ -175,13 +224,21 @@ fn start_refused(web_config: &Path) -> (Option<i32>, String) {
     let out = Command::new(binary())
         .args(["serve", "--config"])
         .arg(&config)
-        .args(["--web.listen-address", &addr, "--api.listen-address", "none"])
+        .args([
+            "--web.listen-address",
+            &addr,
+            "--api.listen-address",
+            "none",
+        ])
         .arg("--web.config.file")
         .arg(web_config)
         .env_remove("ISPMONITOR_DATABASE_URL")
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,7 +342,9 @@ fn promtool_check_web_config(path: &Path) {
 /// A raw plain-HTTP request to a TLS port: whatever comes back must not be an HTTP answer.
 fn plain_http_answer(addr: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let _ = stream.write_all(b"GET /live HTTP/1.0\r\nHost: x\r\n\r\n");
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
@@ -311,13 +370,26 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
     let base = format!("https://{}", server.addr);
     let right = Some(("prometheus", PASSWORD));
 
-    for path in ["/metrics", "/probe?target=nowhere&module=if_mib", "/", "/-/reload"] {
+    for path in [
+        "/metrics",
+        "/probe?target=nowhere&module=if_mib",
+        "/",
+        "/-/reload",
+    ] {
         let url = format!("{base}{path}");
         let missing = client.get(&url, None).unwrap();
         assert_eq!(missing.status, 401, "{path} without a password");
         assert_eq!(missing.headers["www-authenticate"], "Basic", "{path}");
-        assert_eq!(client.status(&url, Some(("prometheus", "wrong"))), 401, "{path}");
-        assert_eq!(client.status(&url, Some(("nobody", PASSWORD))), 401, "{path}");
+        assert_eq!(
+            client.status(&url, Some(("prometheus", "wrong"))),
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            client.status(&url, Some(("nobody", PASSWORD))),
+            401,
+            "{path}"
+        );
     }
     let metrics = client.get(&format!("{base}/metrics"), right).unwrap();
     assert_eq!(metrics.status, 200);
@@ -336,7 +408,10 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
 
     // Plain HTTP to the TLS port gets no HTTP answer, and counts as a failed handshake.
     let answer = plain_http_answer(&server.addr);
-    assert!(!answer.starts_with("HTTP/"), "plain HTTP was answered: {answer}");
+    assert!(
+        !answer.starts_with("HTTP/"),
+        "plain HTTP was answered: {answer}"
+    );
     let body = client.get(&format!("{base}/metrics"), right).unwrap().body;
     let handshakes = "ispmonitor_web_tls_handshake_failures_total{listener=\"web\"}";
     assert!(sample_value(&body, handshakes) >= Some(1.0), "{body}");
@@ -344,10 +419,16 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
     // The API speaks TLS too. basic_auth_users do not apply to it: its bearer tokens do, and
     // without a database (as here) its reads are open and need no password at all.
     let api = format!("https://{}", server.api_addr);
-    assert_eq!(client.status(&format!("{api}/api/v1/openapi.json"), None), 200);
+    assert_eq!(
+        client.status(&format!("{api}/api/v1/openapi.json"), None),
+        200
+    );
     assert_eq!(client.status(&format!("{api}/api/v1/routers"), None), 200);
     let plain = plain_http_answer(&server.api_addr);
-    assert!(!plain.starts_with("HTTP/"), "plain HTTP API was answered: {plain}");
+    assert!(
+        !plain.starts_with("HTTP/"),
+        "plain HTTP API was answered: {plain}"
+    );
 
     // No secret in what the process said or exposes.
     let key = String::from_utf8(read(pki.path(), "server.key")).unwrap();
@@ -356,7 +437,10 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
     let hash = hash.rsplit(' ').next().unwrap().trim().to_string();
     let logs = server.logs();
     for secret in [PASSWORD, hash.as_str(), key_body.as_str()] {
-        assert!(!logs.contains(secret) && !body.contains(secret), "a secret leaked");
+        assert!(
+            !logs.contains(secret) && !body.contains(secret),
+            "a secret leaked"
+        );
     }
 
     // Graceful shutdown still starts with /ready 503, over TLS.
@@ -367,7 +451,10 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
         last = client.status(&format!("{base}/ready"), None);
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(last, 503, "/ready must answer 503 during the shutdown delay");
+    assert_eq!(
+        last, 503,
+        "/ready must answer 503 during the shutdown delay"
+    );
 }
 
 /// A rewritten certificate and key are served to the next connection without a restart; a
@@ -376,7 +463,7 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
 fn rotated_certificate_is_served_and_a_broken_rewrite_keeps_the_old_one() {
     let pki = pki();
     make_ca(pki.path(), "ca2");
-    make_leaf(pki.path(), "ca2", "server2", "IP:127.0.0.1", "serverAuth");
+    make_leaf(pki.path(), "ca2", "server2", SERVER);
     let web = write_web_config(pki.path(), "");
     let old_ca = Client::new(&read(pki.path(), "ca.crt"), None);
     let new_ca = Client::new(&read(pki.path(), "ca2.crt"), None);
@@ -384,16 +471,32 @@ fn rotated_certificate_is_served_and_a_broken_rewrite_keeps_the_old_one() {
     let live = format!("https://{}/live", server.addr);
     assert!(new_ca.get(&live, None).is_err(), "ca2 must not verify yet");
 
-    replace(&pki.path().join("server.key"), &read(pki.path(), "server2.key"));
-    replace(&pki.path().join("server.crt"), &read(pki.path(), "server2.crt"));
-    assert_eq!(new_ca.status(&live, None), 200, "the rotated certificate is served");
-    assert!(old_ca.get(&live, None).is_err(), "the old certificate is gone");
+    replace(
+        &pki.path().join("server.key"),
+        &read(pki.path(), "server2.key"),
+    );
+    replace(
+        &pki.path().join("server.crt"),
+        &read(pki.path(), "server2.crt"),
+    );
+    assert_eq!(
+        new_ca.status(&live, None),
+        200,
+        "the rotated certificate is served"
+    );
+    assert!(
+        old_ca.get(&live, None).is_err(),
+        "the old certificate is gone"
+    );
 
     // Broken: a certificate that is not PEM. The rotated pair stays in force.
     replace(&pki.path().join("server.crt"), b"not a certificate\n");
     assert_eq!(new_ca.status(&live, None), 200);
     let metrics_url = format!("https://{}/metrics", server.addr);
-    let body = new_ca.get(&metrics_url, Some(("prometheus", PASSWORD))).unwrap().body;
+    let body = new_ca
+        .get(&metrics_url, Some(("prometheus", PASSWORD)))
+        .unwrap()
+        .body;
     let ok = "ispmonitor_web_config_last_reload_successful{listener=\"web\"}";
     let failures = "ispmonitor_web_config_reload_failures_total{listener=\"web\"}";
     assert_eq!(sample_value(&body, ok), Some(0.0), "{body}");
@@ -405,8 +508,14 @@ fn rotated_certificate_is_served_and_a_broken_rewrite_keeps_the_old_one() {
     );
 
     // A good file again: back to successful.
-    replace(&pki.path().join("server.crt"), &read(pki.path(), "server2.crt"));
-    let body = new_ca.get(&metrics_url, Some(("prometheus", PASSWORD))).unwrap().body;
+    replace(
+        &pki.path().join("server.crt"),
+        &read(pki.path(), "server2.crt"),
+    );
+    let body = new_ca
+        .get(&metrics_url, Some(("prometheus", PASSWORD)))
+        .unwrap()
+        .body;
     assert_eq!(sample_value(&body, ok), Some(1.0), "{body}");
 
     // A new password applies without a restart too.
@@ -414,8 +523,14 @@ fn rotated_certificate_is_served_and_a_broken_rewrite_keeps_the_old_one() {
     let text = std::fs::read_to_string(&web).unwrap();
     let text = text.replace(text.rsplit(' ').next().unwrap().trim(), &new_hash);
     replace(&web, text.as_bytes());
-    assert_eq!(new_ca.status(&metrics_url, Some(("prometheus", PASSWORD))), 401);
-    assert_eq!(new_ca.status(&metrics_url, Some(("prometheus", "rotated-password"))), 200);
+    assert_eq!(
+        new_ca.status(&metrics_url, Some(("prometheus", PASSWORD))),
+        401
+    );
+    assert_eq!(
+        new_ca.status(&metrics_url, Some(("prometheus", "rotated-password"))),
+        200
+    );
 }
 
 /// RequireAndVerifyClientCert: no certificate, or one from another CA, is refused at the
@@ -424,7 +539,7 @@ fn rotated_certificate_is_served_and_a_broken_rewrite_keeps_the_old_one() {
 fn required_client_certificate_refuses_clients_without_one() {
     let pki = pki();
     make_ca(pki.path(), "other");
-    make_leaf(pki.path(), "other", "stranger", "DNS:prometheus.test", "clientAuth");
+    make_leaf(pki.path(), "other", "stranger", CLIENT);
     let mtls = "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n";
     let web = write_web_config(pki.path(), mtls);
     promtool_check_web_config(&web);
@@ -439,9 +554,15 @@ fn required_client_certificate_refuses_clients_without_one() {
     let live = format!("https://{}/live", server.addr);
 
     let without = Client::new(&ca, None);
-    assert!(without.get(&live, None).is_err(), "no client certificate must be refused");
+    assert!(
+        without.get(&live, None).is_err(),
+        "no client certificate must be refused"
+    );
     let stranger = Client::new(&ca, identity("stranger"));
-    assert!(stranger.get(&live, None).is_err(), "another CA's certificate must be refused");
+    assert!(
+        stranger.get(&live, None).is_err(),
+        "another CA's certificate must be refused"
+    );
     assert_eq!(with_cert.status(&live, None), 200);
     drop(server);
 
@@ -454,7 +575,10 @@ fn required_client_certificate_refuses_clients_without_one() {
         TcpStream::connect(a).is_ok()
     });
     let live = format!("https://{}/live", server.addr);
-    assert!(refused.get(&live, None).is_err(), "a SAN outside the list must be refused");
+    assert!(
+        refused.get(&live, None).is_err(),
+        "a SAN outside the list must be refused"
+    );
     let sans = format!("{mtls}  client_allowed_sans: [other.test, prometheus.test]\n");
     replace(&web, write_web_config_text(pki.path(), &sans).as_bytes());
     assert_eq!(refused.status(&live, None), 200, "a listed SAN gets in");
@@ -476,7 +600,10 @@ fn silent_clients_do_not_block_the_others() {
         .map(|_| TcpStream::connect(&server.addr).unwrap())
         .collect();
     let started = Instant::now();
-    assert_eq!(client.status(&format!("https://{}/live", server.addr), None), 200);
+    assert_eq!(
+        client.status(&format!("https://{}/live", server.addr), None),
+        200
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "a request behind 20 silent connections took {:?}",
@@ -501,9 +628,15 @@ fn bad_web_config_is_a_startup_error_naming_file_and_field() {
         std::fs::write(&path, yaml).unwrap();
         let (code, stderr) = start_refused(&path);
         assert_ne!(code, Some(0), "{yaml} was accepted");
-        assert!(stderr.contains("bad.yml"), "the file is not named: {stderr}");
+        assert!(
+            stderr.contains("bad.yml"),
+            "the file is not named: {stderr}"
+        );
         assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
-        assert!(!stderr.contains("plain-text-password"), "a secret leaked: {stderr}");
+        assert!(
+            !stderr.contains("plain-text-password"),
+            "a secret leaked: {stderr}"
+        );
     }
 }
 
@@ -524,7 +657,10 @@ fn example_web_config_passes_promtool_and_serves() {
     let metrics = format!("https://{}/metrics", server.addr);
     assert_eq!(client.status(&metrics, None), 401);
     // The example's documented password.
-    assert_eq!(client.status(&metrics, Some(("prometheus", "change-me"))), 200);
+    assert_eq!(
+        client.status(&metrics, Some(("prometheus", "change-me"))),
+        200
+    );
 }
 
 /// A real Prometheus scrapes /metrics over TLS with basic auth.
@@ -561,7 +697,10 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     let prom_addr = format!("127.0.0.1:{}", free_tcp_port());
     let mut prometheus = Command::new("prometheus")
         .arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!("--storage.tsdb.path={}", prom_dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            prom_dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address={prom_addr}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -571,7 +710,9 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         let url = format!("/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D");
         let reply = common::http::get(&prom_addr, &url).ok()?;
         let json: serde_json::Value = serde_json::from_slice(&reply.body).ok()?;
-        json["data"]["result"][0]["value"][1].as_str().map(String::from)
+        json["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(String::from)
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut secured, mut wrong) = (None, None);
@@ -582,6 +723,14 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     }
     let _ = prometheus.kill();
     let _ = prometheus.wait();
-    assert_eq!(secured.as_deref(), Some("1"), "TLS + basic auth scrape failed");
-    assert_eq!(wrong.as_deref(), Some("0"), "a wrong password must fail the scrape");
+    assert_eq!(
+        secured.as_deref(),
+        Some("1"),
+        "TLS + basic auth scrape failed"
+    );
+    assert_eq!(
+        wrong.as_deref(),
+        Some("0"),
+        "a wrong password must fail the scrape"
+    );
 }

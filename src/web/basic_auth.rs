@@ -95,9 +95,9 @@ pub fn unauthorized() -> Response {
 /// `$2a$`, `$2b$`, `$2x$` or `$2y$`, a cost of 4 to 31, then 53 characters of bcrypt's base64.
 /// The message never quotes the hash.
 fn check_hash_shape(hash: &str) -> Result<(), &'static str> {
-    let parts: bcrypt::HashParts = hash
-        .parse()
-        .map_err(|_| "not a bcrypt hash (expected $2y$<cost>$<53 characters>, e.g. from htpasswd -nBC 10)")?;
+    let parts: bcrypt::HashParts = hash.parse().map_err(|_| {
+        "not a bcrypt hash (expected $2y$<cost>$<53 characters>, e.g. from htpasswd -nBC 10)"
+    })?;
     if !(4..=31).contains(&parts.get_cost()) {
         return Err("the bcrypt cost must be between 4 and 31");
     }

@@ -36,14 +36,21 @@ pub enum Auth {
     Ignored,
 }
 
+/// What guards a listener: the web config in force and whether its users apply.
+#[derive(Clone)]
+pub struct Guard {
+    pub web: Arc<WebConfigWatch>,
+    pub auth: Auth,
+}
+
 /// Serves `router` until `stop` is cancelled, then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    web: Arc<WebConfigWatch>,
-    auth: Auth,
+    guard: Guard,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
+    let Guard { web, auth } = guard;
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, remote) = tokio::select! {
@@ -122,8 +129,8 @@ impl Connection {
     /// Basic auth (outside the open paths), then the router, then the configured headers.
     async fn answer(&self, mut request: Request<Incoming>) -> Response<Body> {
         let settings = self.web.current();
-        let guarded = self.auth == Auth::BasicAuthUsers
-            && !OPEN_PATHS.contains(&request.uri().path());
+        let guarded =
+            self.auth == Auth::BasicAuthUsers && !OPEN_PATHS.contains(&request.uri().path());
         let mut response = match (&settings.users, guarded) {
             (Some(users), true) if !users.allows(request.headers()).await => {
                 self.web.auth_failed();

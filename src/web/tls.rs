@@ -81,18 +81,16 @@ pub fn server_config(raw: &RawTls, dir: &Path) -> Result<Arc<ServerConfig>, Fiel
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => FieldError::new(
-                format!("{FIELD}.key_file"),
-                "the private key does not match the certificate in cert_file",
-            ),
-            other => FieldError::new(
-                format!("{FIELD}.key_file"),
-                format!("unusable certificate or key: {other}"),
-            ),
-        })?;
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => FieldError::new(
+            format!("{FIELD}.key_file"),
+            "the private key does not match the certificate in cert_file",
+        ),
+        other => FieldError::new(
+            format!("{FIELD}.key_file"),
+            format!("unusable certificate or key: {other}"),
+        ),
+    })?;
     // HTTP/1.1 only (see docs/web-config.md): a client that offers h2 and http/1.1 gets the latter.
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(Arc::new(config))
@@ -111,7 +109,11 @@ fn provider(raw: &RawTls) -> Result<CryptoProvider, FieldError> {
                 .map(|s| format!("{:?}", s.suite()))
                 .collect()
         };
-        let mut chosen: Vec<_> = all.iter().filter(|s| s.tls13().is_some()).cloned().collect();
+        let mut chosen: Vec<_> = all
+            .iter()
+            .filter(|s| s.tls13().is_some())
+            .cloned()
+            .collect();
         for name in names {
             // Go also knows the ChaCha20 suites without the `_SHA256` suffix.
             let full = if name.ends_with("_POLY1305") {
@@ -126,9 +128,9 @@ fn provider(raw: &RawTls) -> Result<CryptoProvider, FieldError> {
                     return Err(FieldError::new(
                         &field,
                         format!(
-                            "{name} is not supported (rustls offers only AEAD ECDHE suites): use {}",
-                            tls12_names().join(", ")
-                        ),
+                        "{name} is not supported (rustls offers only AEAD ECDHE suites): use {}",
+                        tls12_names().join(", ")
+                    ),
                     ))
                 }
             }
@@ -440,7 +442,11 @@ mod tests {
             "{cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305]}",
         ))
         .unwrap();
-        let tls12: Vec<_> = p.cipher_suites.iter().filter(|s| s.tls13().is_none()).collect();
+        let tls12: Vec<_> = p
+            .cipher_suites
+            .iter()
+            .filter(|s| s.tls13().is_none())
+            .collect();
         assert_eq!(tls12.len(), 1);
         let e = provider(&tls("{cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]}")).unwrap_err();
         assert!(e.message.contains("TLS_RSA_WITH_AES_128_CBC_SHA"), "{e:?}");
@@ -452,9 +458,13 @@ mod tests {
     fn client_auth_needs_a_ca_to_verify_and_a_policy_for_a_ca() {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let dir = Path::new("/nonexistent");
-        let e = client_verifier(&tls("{client_auth_type: RequireAndVerifyClientCert}"), dir, &provider)
-            .err()
-            .unwrap();
+        let e = client_verifier(
+            &tls("{client_auth_type: RequireAndVerifyClientCert}"),
+            dir,
+            &provider,
+        )
+        .err()
+        .unwrap();
         assert_eq!(e.field, "tls_server_config.client_ca_file");
         let e = client_verifier(&tls("{client_ca_file: ca.pem}"), dir, &provider)
             .err()
@@ -464,9 +474,13 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.field, "tls_server_config.client_auth_type");
-        let any = client_verifier(&tls("{client_auth_type: RequireAnyClientCert}"), dir, &provider)
-            .unwrap()
-            .unwrap();
+        let any = client_verifier(
+            &tls("{client_auth_type: RequireAnyClientCert}"),
+            dir,
+            &provider,
+        )
+        .unwrap()
+        .unwrap();
         assert!(any.client_auth_mandatory());
     }
 }

@@ -31,7 +31,10 @@ struct Seen {
 
 impl Seen {
     fn changed(&self) -> bool {
-        self.files.iter().map(|f| stamp(f)).ne(self.stamps.iter().copied())
+        self.files
+            .iter()
+            .map(|f| stamp(f))
+            .ne(self.stamps.iter().copied())
     }
 }
 
@@ -52,7 +55,10 @@ pub struct WebConfigWatch {
 
 impl WebConfigWatch {
     /// Loads the file at start: any problem is an error naming the file and field.
-    pub fn load(path: &Path, listener: &'static str) -> Result<Arc<WebConfigWatch>, WebConfigError> {
+    pub fn load(
+        path: &Path,
+        listener: &'static str,
+    ) -> Result<Arc<WebConfigWatch>, WebConfigError> {
         let (settings, seen) = read(path).map_err(|(error, _)| error)?;
         Ok(Arc::new(WebConfigWatch {
             path: path.to_path_buf(),
@@ -77,7 +83,10 @@ impl WebConfigWatch {
                 self.reread(&mut seen);
             }
         }
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Whether this listener speaks TLS (fixed at start).
@@ -198,7 +207,11 @@ mod tests {
     fn a_bad_rewrite_keeps_the_old_settings_until_the_file_changes_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("web.yml");
-        std::fs::write(&path, "http_server_config: {headers: {X-Frame-Options: deny}}\n").unwrap();
+        std::fs::write(
+            &path,
+            "http_server_config: {headers: {X-Frame-Options: deny}}\n",
+        )
+        .unwrap();
         let watch = WebConfigWatch::load(&path, "web").unwrap();
         assert_eq!(watch.current().headers["x-frame-options"], "deny");
 
@@ -209,8 +222,11 @@ mod tests {
         watch.current();
         assert_eq!(watch.reload_failures.load(Ordering::Relaxed), 1);
 
-        std::fs::write(&path, "http_server_config: {headers: {X-Frame-Options: sameorigin}}\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "http_server_config: {headers: {X-Frame-Options: sameorigin}}\n",
+        )
+        .unwrap();
         assert_eq!(watch.current().headers["x-frame-options"], "sameorigin");
         assert!(watch.last_reload_ok.load(Ordering::Relaxed));
     }

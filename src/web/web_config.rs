@@ -257,8 +257,8 @@ mod tests {
 
     #[test]
     fn relative_paths_resolve_against_the_file() {
-        let parsed = parse("tls_server_config:\n  cert_file: c.pem\n  key_file: /abs/k.pem\n")
-            .unwrap();
+        let parsed =
+            parse("tls_server_config:\n  cert_file: c.pem\n  key_file: /abs/k.pem\n").unwrap();
         let files = parsed.referenced_files();
         assert!(files[0].ends_with("c.pem") && files[0].is_absolute());
         assert_eq!(files[1], PathBuf::from("/abs/k.pem"));
