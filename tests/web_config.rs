@@ -455,6 +455,21 @@ fn tls_and_basic_auth_guard_metrics_and_probe_but_not_health() {
         last, 503,
         "/ready must answer 503 during the shutdown delay"
     );
+    // Then the TLS listeners close and the process exits cleanly.
+    let mut server = server;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exit after SIGTERM: {}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}: {}", server.logs());
 }
 
 /// A rewritten certificate and key are served to the next connection without a restart; a
