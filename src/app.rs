@@ -25,6 +25,8 @@ use crate::metrics::PollerMetrics;
 use crate::poller::results::Results;
 use crate::poller::scheduler::{ApplySummary, Scheduler};
 use crate::store::inventory::RawInventory;
+use crate::web::listener::{Auth, Guard};
+use crate::web::watch::WebConfigWatch;
 use crate::web::{self, ReloadRequest, WebState};
 
 /// How long in-flight HTTP requests may take to finish after shutdown starts.
@@ -149,6 +151,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before anything binds: a bad shard setting is a startup error naming the flag.
     let polling = Polling::from_args(&args)?;
     let initial = config::load_file(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let web_config = load_web_config(&args)?;
     let listen = listen_addresses(&args, &initial);
     let listeners = bind_all(&listen).await?;
     let store = crate::admin::open_store(&initial)?;
@@ -235,6 +238,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     api.alerts.clone() as Arc<dyn MetricSource>,
                 ]
             })
+            .chain(web_config.iter().flat_map(|w| {
+                let web = w.web.clone() as Arc<dyn MetricSource>;
+                let api = api_listener
+                    .as_ref()
+                    .map(|_| w.api.clone() as Arc<dyn MetricSource>);
+                std::iter::once(web).chain(api)
+            }))
             .collect(),
     };
     if let Some(api) = &api_state {
@@ -243,7 +253,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api.license.load().await;
     }
     let http_stop = CancellationToken::new();
-    let mut http = spawn_http(listeners, web::router(state), http_stop.clone());
+    let web_watch = web_config.as_ref().map(|w| w.web.clone());
+    let mut http = spawn_http(listeners, web::router(state), web_watch, http_stop.clone());
     if let (Some(listener), Some(api_state)) = (api_listener, api_state) {
         if let Some(store) = &store {
             let metrics = api_state.metrics.clone();
@@ -253,11 +264,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tokio::spawn(api_state.license.clone().run(http_stop.clone()));
         let router = crate::api::router(api_state, max_body_bytes);
-        http.push(tokio::spawn(crate::api::serve(
-            listener,
-            router,
-            http_stop.clone(),
-        )));
+        let served = match &web_config {
+            // The API takes the file's TLS and headers; its bearer tokens stay its auth.
+            Some(w) => {
+                let guard = Guard {
+                    web: w.api.clone(),
+                    auth: Auth::Ignored,
+                };
+                tokio::spawn(web::listener::serve(
+                    listener,
+                    router,
+                    guard,
+                    http_stop.clone(),
+                ))
+            }
+            None => tokio::spawn(crate::api::serve(listener, router, http_stop.clone())),
+        };
+        http.push(served);
     }
     server.run_until_signal(reload_rx).await?;
 
@@ -321,9 +344,37 @@ async fn bind_all(addresses: &[String]) -> anyhow::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
+/// `--web.config.file`, read once per listener (each rereads it and reports on its own).
+struct WebConfigFiles {
+    web: Arc<WebConfigWatch>,
+    api: Arc<WebConfigWatch>,
+}
+
+/// A bad web config file stops the start with the file and field named.
+fn load_web_config(args: &ServeArgs) -> anyhow::Result<Option<WebConfigFiles>> {
+    let Some(path) = &args.web_config_file else {
+        return Ok(None);
+    };
+    let load = |listener| {
+        WebConfigWatch::load(path, listener).map_err(|e| anyhow::anyhow!("--web.config.file {e}"))
+    };
+    let files = WebConfigFiles {
+        web: load("web")?,
+        api: load("api")?,
+    };
+    tracing::info!(
+        file = %path.display(),
+        tls = files.web.tls(),
+        basic_auth = files.web.current().users.is_some(),
+        "web config loaded"
+    );
+    Ok(Some(files))
+}
+
 fn spawn_http(
     listeners: Vec<TcpListener>,
     router: axum::Router,
+    web_config: Option<Arc<WebConfigWatch>>,
     stop: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<std::io::Result<()>>> {
     listeners
@@ -331,6 +382,13 @@ fn spawn_http(
         .map(|listener| {
             let stop = stop.clone();
             let router = router.clone();
+            if let Some(web) = &web_config {
+                let guard = Guard {
+                    web: web.clone(),
+                    auth: Auth::BasicAuthUsers,
+                };
+                return tokio::spawn(web::listener::serve(listener, router, guard, stop));
+            }
             tokio::spawn(async move {
                 axum::serve(listener, router)
                     .with_graceful_shutdown(async move { stop.cancelled().await })

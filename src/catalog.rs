@@ -57,6 +57,7 @@ const API: &str = "API and database";
 const LICENSE: &str = "License";
 const ALERTS: &str = "Alerts (Alertmanager webhook)";
 const PROCESS: &str = "The process (standard `process_*` families)";
+const WEB: &str = "Protected endpoints (--web.config.file)";
 
 macro_rules! spec {
     ($section:expr, $name:literal, $t:expr, [$($l:literal),*], $help:literal) => {
@@ -212,6 +213,16 @@ pub static CATALOG: &[FamilySpec] = &[
         "This poller's shard number (0-based)"),
     spec!(POLLER, "ispmonitor_shard_total", G, [],
         "How many shards split the inventory"),
+    spec!(WEB, "ispmonitor_web_config_last_reload_successful", G, ["listener"],
+        "1 if the last (re)read of --web.config.file and its certificate files succeeded, 0 if it was refused (the previous one stays in force); listener is web or api"),
+    spec!(WEB, "ispmonitor_web_config_last_reload_success_timestamp_seconds", G, ["listener"],
+        "Unix time of the last successful (re)read of --web.config.file"),
+    spec!(WEB, "ispmonitor_web_config_reload_failures_total", C, ["listener"],
+        "Rereads of --web.config.file (or its certificate, key or CA files) that were refused"),
+    spec!(WEB, "ispmonitor_web_tls_handshake_failures_total", C, ["listener"],
+        "TLS handshakes that failed or timed out (plain HTTP to the TLS port, unknown CA, missing client certificate...)"),
+    spec!(WEB, "ispmonitor_web_basic_auth_failures_total", C, ["listener"],
+        "Requests answered 401 because basic_auth_users did not accept their credentials"),
     // The standard process collector's families, with client_golang's names and HELP text
     // (full stop included) so they read the same as every other exporter's; from /proc/self,
     // left out where it cannot be read.

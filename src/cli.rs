@@ -271,6 +271,13 @@ pub struct ServeArgs {
     )]
     pub listen_addresses: Vec<String>,
 
+    /// Exporter-toolkit web config file: TLS (`tls_server_config`), basic auth
+    /// (`basic_auth_users`, bcrypt) and response headers. Reread when it or its certificate
+    /// files change. The API listener uses its TLS settings too (not its users). See
+    /// docs/web-config.md.
+    #[arg(long = "web.config.file", env = "ISPMONITOR_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+
     /// How long /ready answers 503 before the listener closes on SIGTERM, so load balancers and
     /// Kubernetes endpoints notice first (e.g. 5s).
     #[arg(long = "web.shutdown-delay", env = "ISPMONITOR_WEB_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_delay)]

@@ -300,6 +300,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         shard: Some(0),
         total_shards: Some(1),
         no_poll: false,
+        web_config_file: None,
     })
     .await;
     stop.cancel();

@@ -1018,3 +1018,91 @@ fn the_external_secrets_config_reads_its_credentials_from_the_mounted_secret() {
         "check-config printed a secret"
     );
 }
+
+#[test]
+fn web_config_secret_is_mounted_as_directories_and_turns_probes_and_scrapes_to_https() {
+    let sets = [
+        "webConfig.existingSecret=ispmonitor-web",
+        "webConfig.tlsSecret=ispmonitor-tls",
+        "webConfig.tls=true",
+        "serviceMonitor.enabled=true",
+        "serviceMonitor.tlsConfig.serverName=ispmonitor",
+        "serviceMonitor.basicAuth.username.name=scrape-auth",
+        "serviceMonitor.basicAuth.username.key=user",
+    ];
+    let docs = render("default", &sets);
+    for workload in workloads(&docs) {
+        if kind_of(workload) == "Job" {
+            continue;
+        }
+        let name = name_of(workload);
+        let container = &containers(workload)[0];
+        assert!(
+            strings(&container["args"])
+                .contains(&"--web.config.file=/etc/ispmonitor/web/config/web-config.yml"),
+            "{name}: {}",
+            container["args"]
+        );
+        for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+            assert_eq!(
+                container[probe]["httpGet"]["scheme"], "HTTPS",
+                "{name} {probe}"
+            );
+        }
+        let mounts = container["volumeMounts"].as_array().unwrap();
+        for (volume, path) in [
+            ("web-config", "/etc/ispmonitor/web/config"),
+            ("web-tls", "/etc/ispmonitor/web/tls"),
+        ] {
+            let mount = mounts
+                .iter()
+                .find(|m| m["name"] == volume)
+                .unwrap_or_else(|| panic!("{name}: no {volume} mount"));
+            assert_eq!(mount["mountPath"], path);
+            // A subPath mount never sees a rotated Secret.
+            assert!(mount.get("subPath").is_none(), "{name}: {mount}");
+        }
+        let volumes = workload["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap();
+        let secret_of = |volume: &str| {
+            volumes
+                .iter()
+                .find(|v| v["name"] == volume)
+                .map(|v| v["secret"].clone())
+        };
+        assert_eq!(
+            secret_of("web-config").unwrap()["secretName"],
+            "ispmonitor-web"
+        );
+        assert_eq!(
+            secret_of("web-tls").unwrap()["secretName"],
+            "ispmonitor-tls"
+        );
+    }
+    let monitor = one_of_kind(&docs, "ServiceMonitor");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(endpoint["tlsConfig"]["serverName"], "ispmonitor");
+    assert_eq!(endpoint["basicAuth"]["username"]["key"], "user");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let core: Vec<&Value> = docs
+        .iter()
+        .filter(|d| !OPERATOR_KINDS.contains(&kind_of(d)))
+        .collect();
+    let out = kubernetes_validate(&core, dir.path());
+    assert!(out.status.success(), "{}", report(&out));
+
+    // Without the Secret nothing changes: plain HTTP probes, no flag.
+    let plain = render("default", &["serviceMonitor.enabled=true"]);
+    for workload in workloads(&plain) {
+        let container = &containers(workload)[0];
+        let args = container["args"].to_string();
+        assert!(!args.contains("web.config.file"), "{args}");
+        if let Some(get) = container.get("livenessProbe") {
+            assert_eq!(get["httpGet"]["scheme"], "HTTP");
+        }
+    }
+    let monitor = one_of_kind(&plain, "ServiceMonitor");
+    assert!(monitor["spec"]["endpoints"][0].get("scheme").is_none());
+}

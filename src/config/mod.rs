@@ -22,6 +22,7 @@ mod yaml_path;
 
 pub use extra_inventory::{validate_extra, ExtraInventory, ValidatedExtra};
 pub use model::*;
+pub use parse::parse_yaml;
 pub use raw::{RawCredential, RawTarget};
 pub use secret::Secret;
 pub use server_sections::DEFAULT_API_LISTEN_ADDRESS;

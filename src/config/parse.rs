@@ -10,9 +10,14 @@ use super::ConfigProblem;
 /// `deny_unknown_fields`), duplicate keys and wrong types, and its default budget caps
 /// alias expansion and nesting so a hostile file cannot exhaust memory.
 pub fn parse_raw(yaml: &str) -> Result<RawConfig, ConfigProblem> {
+    parse_yaml::<RawConfig>(yaml)
+}
+
+/// Any strictly typed YAML document (the web config file too), with the same error paths.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> Result<T, ConfigProblem> {
     // Snippets are off: they quote source lines, and a line may hold a secret.
     let options = serde_saphyr::options! { with_snippet: false };
-    serde_saphyr::from_str_with_options::<RawConfig>(yaml, options)
+    serde_saphyr::from_str_with_options::<T>(yaml, options)
         .map_err(|error| parse_problem(yaml, &error))
 }
 

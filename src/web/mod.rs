@@ -1,9 +1,14 @@
 //! The exporter's HTTP server: `/metrics`, `/probe`, health endpoints, reload and a landing page.
 
+pub mod basic_auth;
 mod health;
+pub mod listener;
 pub mod negotiate;
 mod probe;
 pub mod stream;
+pub mod tls;
+pub mod watch;
+pub mod web_config;
 
 use std::sync::{Arc, RwLock};
 

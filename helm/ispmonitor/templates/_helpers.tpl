@@ -140,6 +140,16 @@ the render with a message saying which value to set.
   mountPath: {{ .mountPath }}
   readOnly: true
 {{- end }}
+{{- if .Values.webConfig.existingSecret }}
+- name: web-config
+  mountPath: /etc/ispmonitor/web/config
+  readOnly: true
+{{- end }}
+{{- if .Values.webConfig.tlsSecret }}
+- name: web-tls
+  mountPath: /etc/ispmonitor/web/tls
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Volumes shared by the API and the pollers. */}}
@@ -163,6 +173,34 @@ the render with a message saying which value to set.
     secretName: {{ .secretName }}
     defaultMode: 0440
 {{- end }}
+{{- /* Whole directories, never subPath: a subPath mount would not see a rotated Secret. */}}
+{{- if .Values.webConfig.existingSecret }}
+- name: web-config
+  secret:
+    secretName: {{ .Values.webConfig.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.webConfig.key }}
+        path: web-config.yml
+{{- end }}
+{{- if .Values.webConfig.tlsSecret }}
+- name: web-tls
+  secret:
+    secretName: {{ .Values.webConfig.tlsSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{/* The --web.config.file argument (a list item), when a web config Secret is set. */}}
+{{- define "ispmonitor.webConfigArg" -}}
+{{- if .Values.webConfig.existingSecret }}
+- --web.config.file=/etc/ispmonitor/web/config/web-config.yml
+{{- end }}
+{{- end }}
+
+{{/* HTTPS for probes and scrapes when the web config turns TLS on. */}}
+{{- define "ispmonitor.webScheme" -}}
+{{- if and .Values.webConfig.existingSecret .Values.webConfig.tls }}HTTPS{{ else }}HTTP{{ end }}
 {{- end }}
 
 {{/* An HTTP probe on a named port: call with (dict "path" "/live" "port" "http" "probe" .Values.x). */}}
@@ -170,6 +208,8 @@ the render with a message saying which value to set.
 httpGet:
   path: {{ .path }}
   port: {{ .port }}
+  {{- /* The kubelet does not verify the certificate of an HTTPS probe. */}}
+  scheme: {{ default "HTTP" .scheme }}
 {{ toYaml .probe }}
 {{- end }}
 
