@@ -27,6 +27,7 @@ fn agent() -> Snmpd {
     Snmpd::start_with(SnmpdOptions {
         extra_config: vec![
             format!("rocommunity {COMMUNITY} 127.0.0.1"),
+            format!("rocommunity {DB_COMMUNITY} 127.0.0.1"),
             format!("createUser diaguser SHA \"{AUTH_PASSWORD}\" AES \"{PRIV_PASSWORD}\""),
             "rouser diaguser priv".into(),
         ],
@@ -53,7 +54,7 @@ fn diagnostics(config: &Path, output: &str, env: &[(&str, &str)]) -> Output {
         .expect("run ispmonitor diagnostics")
 }
 
-fn report(out: &Output) -> Value {
+fn parse_report(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {}\n{}",
@@ -120,11 +121,11 @@ credentials:
 modules:
   ping: {{type: icmp, count: 3, interval: 100ms, timeout: 1s}}
 targets:
-  - {{name: snmp-v2, address: "127.0.0.1:{port}", modules: [if_mib], credential: v2}}
-  - {{name: snmp-v3, address: "127.0.0.1:{port}", modules: [system], credential: v3}}
+  - {{name: snmp-v2, kind: router, address: "127.0.0.1:{port}", modules: [if_mib], credential: v2}}
+  - {{name: snmp-v3, kind: router, address: "127.0.0.1:{port}", modules: [system], credential: v3}}
   - {{name: linux1, kind: server, address: "127.0.0.1:{ssh_port}", modules: [linux], credential: ssh}}
   - {{name: loopback, kind: host, address: 127.0.0.1, modules: [ping]}}
-  - {{name: dead-snmp, address: "127.0.0.1:{dead_udp}", modules: [system], credential: v2}}
+  - {{name: dead-snmp, kind: router, address: "127.0.0.1:{dead_udp}", modules: [system], credential: v2}}
 "#,
             port = agent.port,
             ssh_port = sshd.port,
@@ -147,7 +148,7 @@ targets:
         Some(1),
         "a dead target fails the run: {text}"
     );
-    let report = report(&out);
+    let report = parse_report(&out);
     assert_eq!(report["ok"], false);
 
     // The database: reached, migrated, its inventory read.
@@ -258,13 +259,13 @@ fn diagnostics_exits_0_when_everything_answers_and_no_database_is_configured() {
         &config,
         format!(
             "credentials:\n  v2: {{type: snmp, version: 2c, community: {COMMUNITY}}}\n\
-             targets:\n  - {{name: r1, address: \"127.0.0.1:{}\", modules: [system], credential: v2}}\n",
+             targets:\n  - {{name: r1, kind: router, address: \"127.0.0.1:{}\", modules: [system], credential: v2}}\n",
             agent.port
         ),
     )
     .unwrap();
     let out = diagnostics(&config, "json", &[]);
-    let report = report(&out);
+    let report = parse_report(&out);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     assert_eq!(report["ok"], true);
     assert_eq!(report["database"]["status"], "not_configured");
@@ -282,7 +283,7 @@ fn diagnostics_names_a_wrong_community_an_unreachable_database_and_an_old_schema
         &config,
         format!(
             "credentials:\n  wrong: {{type: snmp, version: 2c, community: not-the-community-R4}}\n\
-             targets:\n  - {{name: r1, address: \"127.0.0.1:{}\", modules: [system], credential: wrong}}\n",
+             targets:\n  - {{name: r1, kind: router, address: \"127.0.0.1:{}\", modules: [system], credential: wrong}}\n",
             agent.port
         ),
     )
@@ -293,7 +294,7 @@ fn diagnostics_names_a_wrong_community_an_unreachable_database_and_an_old_schema
     );
     let out = diagnostics(&config, "json", &[("ISPMONITOR_DATABASE_URL", &closed)]);
     let text = all_output(&out);
-    let report = report(&out);
+    let report = parse_report(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert_eq!(report["database"]["status"], "unreachable", "{report:#}");
     assert!(!report["database"]["message"].as_str().unwrap().is_empty());
@@ -311,7 +312,7 @@ fn diagnostics_names_a_wrong_community_an_unreachable_database_and_an_old_schema
     // A database that was never migrated.
     let db = TestDb::new();
     let out = diagnostics(&config, "json", &[("ISPMONITOR_DATABASE_URL", &db.url())]);
-    let report = report(&out);
+    let report = parse_report(&out);
     assert_eq!(report["database"]["status"], "schema_too_old", "{report:#}");
     assert_eq!(report["database"]["schema_version"], 0);
     assert!(report["database"]["message"]

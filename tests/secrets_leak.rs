@@ -203,10 +203,10 @@ modules:
   ping: {{type: icmp, count: 2, interval: 10ms, timeout: 300ms}}
 targets:
   - {{name: loopback, kind: host, address: 127.0.0.1, modules: [ping]}}
-  - {{name: snmp-v2, address: "127.0.0.1:{port}", modules: [system, if_mib], credential: v2}}
-  - {{name: snmp-v3, address: "127.0.0.1:{port}", modules: [system], credential: v3}}
-  - {{name: snmp-wrong, address: "127.0.0.1:{port}", modules: [system], credential: v2_wrong}}
-  - {{name: snmp-dead, address: "127.0.0.1:{dead}", modules: [system], credential: v3}}
+  - {{name: snmp-v2, kind: router, address: "127.0.0.1:{port}", modules: [system, if_mib], credential: v2}}
+  - {{name: snmp-v3, kind: router, address: "127.0.0.1:{port}", modules: [system], credential: v3}}
+  - {{name: snmp-wrong, kind: router, address: "127.0.0.1:{port}", modules: [system], credential: v2_wrong}}
+  - {{name: snmp-dead, kind: router, address: "127.0.0.1:{dead}", modules: [system], credential: v3}}
   - {{name: ssh-password, kind: server, address: "127.0.0.1:{ssh}", modules: [linux], credential: ssh_password}}
   - {{name: ssh-key, kind: server, address: "127.0.0.1:{ssh}", modules: [linux], credential: ssh_key}}
   - {{name: ssh-wrong, kind: server, address: "127.0.0.1:{ssh}", modules: [linux], credential: ssh_wrong}}

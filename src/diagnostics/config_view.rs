@@ -337,7 +337,7 @@ credentials:
   s: {type: ssh, username: u, password: ssh-S3cret,
       host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAVf+L8TZtb4SJUZiuUXinOj3BsK/zpFpUPBivvU6Bix"}
 targets:
-  - {name: r1, address: 192.0.2.1, modules: [system], credential: v3}
+  - {name: r1, kind: router, address: 192.0.2.1, modules: [system], credential: v3}
 "#;
         let config = crate::config::load_str(yaml, std::path::Path::new(".")).unwrap();
         let view = render(
