@@ -247,14 +247,9 @@ fn hostile_filters_answer_a_clear_4xx_or_a_correct_empty_list_and_change_nothing
 
 /// One request with a raw body; tolerates the server answering (and closing) before the whole
 /// body is written, as it may for a 413.
-fn raw_request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, String) {
+fn raw_request(setup: &Setup, method: &str, path: &str, body: (&str, &[u8])) -> (u16, String) {
+    let (addr, token) = (&setup.server.api_addr, &setup.admin);
+    let (content_type, body) = body;
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -438,14 +433,8 @@ fn bad_bodies_are_refused_naming_the_field_and_write_nothing() {
     ];
     let mut problems = Vec::new();
     for (path, body, status, field) in &json_cases {
-        let (got, full_answer) = raw_request(
-            &setup.server.api_addr,
-            "POST",
-            path,
-            &setup.admin,
-            "application/json",
-            body.as_bytes(),
-        );
+        let (got, full_answer) =
+            raw_request(&setup, "POST", path, ("application/json", body.as_bytes()));
         let answer = short(&full_answer);
         let parsed: Value = serde_json::from_str(&full_answer).unwrap_or(Value::Null);
         let shown: String = body.chars().take(80).collect();
@@ -471,12 +460,10 @@ fn bad_bodies_are_refused_naming_the_field_and_write_nothing() {
     }
     // A PUT of an existing router with a bad body changes nothing either.
     let (got, full_answer) = raw_request(
-        &setup.server.api_addr,
+        &setup,
         "PUT",
         "/api/v1/routers/core1",
-        &setup.admin,
-        "application/json",
-        router(&long).to_string().as_bytes(),
+        ("application/json", router(&long).to_string().as_bytes()),
     );
     let answer = short(&full_answer);
     if got != 422 {
@@ -493,12 +480,10 @@ fn bad_bodies_are_refused_naming_the_field_and_write_nothing() {
         ("GET", "/api/v1/credentials/%00"),
     ] {
         let (got, full_answer) = raw_request(
-            &setup.server.api_addr,
+            &setup,
             method,
             path,
-            &setup.admin,
-            "application/json",
-            router("x").to_string().as_bytes(),
+            ("application/json", router("x").to_string().as_bytes()),
         );
         let answer = short(&full_answer);
         if got != 400 {
@@ -507,12 +492,10 @@ fn bad_bodies_are_refused_naming_the_field_and_write_nothing() {
     }
     let csv = "kind,name,address,modules,labels\nrouter,csv1,192.0.2.1,icmp,site=a\u{0}b\n";
     let (got, full_answer) = raw_request(
-        &setup.server.api_addr,
+        &setup,
         "POST",
         "/api/v1/inventory/import",
-        &setup.admin,
-        "text/csv",
-        csv.as_bytes(),
+        ("text/csv", csv.as_bytes()),
     );
     let answer = short(&full_answer);
     if got != 422 || !answer.contains("rows[1].labels") {
@@ -520,36 +503,25 @@ fn bad_bodies_are_refused_naming_the_field_and_write_nothing() {
     }
     let key = json!({"name": "k1", "address": "192.0.2.1", "modules": ["icmp"], "labels": {"a\u{0}": "b"}});
     let (got, full_answer) = raw_request(
-        &setup.server.api_addr,
+        &setup,
         "POST",
         "/api/v1/routers",
-        &setup.admin,
-        "application/json",
-        key.to_string().as_bytes(),
+        ("application/json", key.to_string().as_bytes()),
     );
     let answer = short(&full_answer);
     if got != 422 {
         problems.push(format!("label name with NUL: {got} {answer}"));
     }
     // A body that is not JSON at all, declared as something else.
-    let (got, _) = raw_request(
-        &setup.server.api_addr,
-        "POST",
-        "/api/v1/routers",
-        &setup.admin,
-        "text/plain",
-        b"name=x",
-    );
+    let (got, _) = raw_request(&setup, "POST", "/api/v1/routers", ("text/plain", b"name=x"));
     if got != 415 {
         problems.push(format!("text/plain body: {got}, expected 415"));
     }
     let (got, _) = raw_request(
-        &setup.server.api_addr,
+        &setup,
         "POST",
         "/api/v1/routers",
-        &setup.admin,
-        "application/json",
-        b"\xff\xfe{\"name\":1}",
+        ("application/json", b"\xff\xfe{\"name\":1}"),
     );
     if got != 400 {
         problems.push(format!("invalid UTF-8 body: {got}, expected 400"));
@@ -615,14 +587,7 @@ fn oversized_bodies_get_413_and_write_nothing() {
         ("PUT", "/api/v1/license", "application/json", &huge),
     ];
     for (method, path, content_type, body) in cases {
-        let (status, full_answer) = raw_request(
-            &setup.server.api_addr,
-            method,
-            path,
-            &setup.admin,
-            content_type,
-            body,
-        );
+        let (status, full_answer) = raw_request(&setup, method, path, (content_type, body));
         let answer = short(&full_answer);
         assert_eq!(
             status,

@@ -103,35 +103,33 @@ pub async fn check(
             .into();
         return (check, None);
     };
-    let inventory = probe(config, url, key, timeout, &mut check).await;
-    check.seconds = started.elapsed().as_secs_f64();
-    (check, inventory)
-}
-
-async fn probe(
-    config: &Config,
-    url: &Secret,
-    key: &KeyState,
-    timeout: Duration,
-    check: &mut DatabaseCheck,
-) -> Option<RawInventory> {
     let settings = StoreSettings {
         pool_size: 1,
         connect_timeout: config.database.connect_timeout.min(timeout),
         secret_key: None,
     };
-    let store = match Store::connect(url, settings) {
-        Ok(store) => store,
+    let inventory = match Store::connect(url, settings) {
+        Ok(store) => probe(&store, key, timeout, &mut check).await,
         Err(error) => {
-            fail(check, "invalid_url", error.to_string());
-            return None;
+            fail(&mut check, "invalid_url", error.to_string());
+            None
         }
     };
+    check.seconds = started.elapsed().as_secs_f64();
+    (check, inventory)
+}
+
+async fn probe(
+    store: &Store,
+    key: &KeyState,
+    timeout: Duration,
+    check: &mut DatabaseCheck,
+) -> Option<RawInventory> {
     if let Err(error) = store.ping(timeout).await {
         fail(check, "unreachable", error.to_string());
         return None;
     }
-    let version = match bounded(timeout, schema_version(&store)).await {
+    let version = match bounded(timeout, schema_version(store)).await {
         Ok(version) => version,
         Err(message) => {
             fail(check, "unreachable", message);
@@ -149,7 +147,7 @@ async fn probe(
         );
         return None;
     }
-    let inventory = bounded(timeout, read_inventory(&store, key.key.as_ref())).await;
+    let inventory = bounded(timeout, read_inventory(store, key.key.as_ref())).await;
     if let Some(error) = &key.error {
         fail(check, "secret_key_invalid", error.clone());
     } else if version > SCHEMA_VERSION {
