@@ -330,3 +330,73 @@ fn diagnostics_names_a_wrong_community_an_unreachable_database_and_an_old_schema
         all_output(&out)
     );
 }
+
+#[test]
+fn diagnostics_says_why_it_cannot_ping_without_the_privilege_to() {
+    // `nobody` has no CAP_NET_RAW; with net.ipv4.ping_group_range excluding its group it may
+    // open no ICMP socket at all. Where the range admits it, the echo simply succeeds.
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+    let bounds: Vec<i64> = range
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let nogroup = 65534;
+    let dgram_allowed = bounds[0] <= nogroup && nogroup <= bounds[1];
+    let dir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "targets:\n  - {name: h1, kind: host, address: 127.0.0.1, modules: [icmp]}\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            binary(),
+            "diagnostics",
+            "--timeout",
+            "2s",
+        ])
+        .args(["--output", "json", "--config"])
+        .arg(&config)
+        .env_remove("ISPMONITOR_DATABASE_URL")
+        .output()
+        .expect("run diagnostics as nobody");
+    let report = parse_report(&out);
+    let h1 = check(&report, "h1", "icmp");
+    if dgram_allowed {
+        assert_eq!(h1["result"], "success", "{h1:#}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(h1["result"], "icmp_not_permitted", "{h1:#}");
+    let message = h1["message"].as_str().unwrap();
+    assert!(
+        message.contains("CAP_NET_RAW") && message.contains("ping_group_range"),
+        "{message}"
+    );
+}
+
+#[test]
+fn diagnostics_help_documents_the_exit_status() {
+    let out = Command::new(binary())
+        .args(["diagnostics", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Exit status:",
+        "0  the database (if configured) and every target answered",
+        "1  a check failed",
+        "--output",
+        "--timeout",
+        "--concurrency",
+    ] {
+        assert!(help.contains(line), "{line:?} missing from:\n{help}");
+    }
+}
