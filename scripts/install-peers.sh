@@ -30,6 +30,8 @@ command -v fping >/dev/null 2>&1 || need+=(fping)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v perf >/dev/null 2>&1 || need+=(linux-perf)
 /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# wrk: HTTP floods and read load against the API (tests/api_abuse.rs).
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -64,6 +64,41 @@ pub enum Command {
     /// Licenses: the vendor's signing keys, issuing signed licenses, and inspecting a license file.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// For support tickets: print the effective config with every secret as <secret>, and
+    /// check that the database and each target (per protocol) answer.
+    #[command(after_help = DIAGNOSTICS_EXIT_STATUS)]
+    Diagnostics(DiagnosticsArgs),
+}
+
+const DIAGNOSTICS_EXIT_STATUS: &str = "\
+Checks: the database (connect, SELECT 1, schema version, inventory read) when one is
+configured; every target of the config file and of the database inventory, per protocol:
+SNMP one GET of the system group with the target's credential, SSH connect + host key + login
++ the collection command, ICMP one echo request (or why this process may not send one).
+
+Exit status:
+  0  the database (if configured) and every target answered
+  1  a check failed, or the config file is invalid
+  2  a command-line usage error
+
+--output json prints one object: version, config_file, ok, config, database, targets, summary.
+";
+
+/// `ispmonitor diagnostics`.
+#[derive(Debug, Args)]
+pub struct DiagnosticsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// text for people, json for tickets and scripts.
+    #[arg(long = "output", value_enum, default_value = "text")]
+    pub output: InspectFormat,
+    /// Longest wait for one check (a target's own shorter timeout wins).
+    #[arg(long = "timeout", env = "ISPMONITOR_DIAGNOSTICS_TIMEOUT", default_value = "3s", value_parser = parse_delay)]
+    pub timeout: std::time::Duration,
+    /// How many target checks run at once.
+    #[arg(long = "concurrency", env = "ISPMONITOR_DIAGNOSTICS_CONCURRENCY", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
 }
 
 /// Where the database is: `ISPMONITOR_DATABASE_URL`, or the `database:` section of a config file.

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod diagnostics;
 pub mod error_text;
 pub mod file_limit;
 pub mod healthcheck;

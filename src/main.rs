@@ -36,6 +36,13 @@ fn main() -> ExitCode {
             &command,
             std::time::SystemTime::now(),
         )),
+        Command::Diagnostics(args) => run_async(async {
+            if ispmonitor::diagnostics::run(args).await? {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("a check failed (see the report)"))
+            }
+        }),
     }
 }
 

@@ -6,6 +6,8 @@ use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogLevel {
+    /// Everything, but russh and tokio_postgres stay at info (see `init`).
+    Trace,
     Debug,
     Info,
     Warn,
@@ -23,6 +25,7 @@ pub enum LogFormat {
 impl LogLevel {
     fn directive(self) -> &'static str {
         match self {
+            LogLevel::Trace => "trace",
             LogLevel::Debug => "debug",
             LogLevel::Info => "info",
             LogLevel::Warn => "warn",
@@ -33,7 +36,7 @@ impl LogLevel {
 
 /// Installs the global subscriber. Logs go to stderr so stdout stays free for command output.
 pub fn init(level: LogLevel, format: LogFormat) {
-    // russh stays at info even with --log.level debug: its trace level dumps SSH packets in
+    // russh stays at info even with --log.level debug or trace: its trace level dumps SSH packets in
     // clear, passwords included (only an explicit RUST_LOG can turn that on). tokio_postgres
     // too: at debug it logs every statement with its parameters.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {

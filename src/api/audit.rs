@@ -168,6 +168,11 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
     let bad = || {
         format!("{text:?} is not an RFC 3339 time (e.g. 2024-05-01T00:00:00Z or 2024-05-01T02:00:00+02:00)")
     };
+    // RFC 3339 is ASCII; anything else is refused before the byte offsets below, which would
+    // otherwise split a multi-byte character (a panic that dropped the connection).
+    if !text.is_ascii() {
+        return Err(bad());
+    }
     let text = text.trim_start();
     let upper = text.to_ascii_uppercase();
     if upper.ends_with('Z') {

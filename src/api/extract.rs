@@ -46,8 +46,14 @@ fn is_json(value: Option<&header::HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
 }
 
+/// What a NUL character is refused with, wherever it appears.
+pub const NUL_MESSAGE: &str = "must not contain NUL characters (U+0000)";
+
 /// Parses JSON text into `T`; errors name the field by its path (`rows[3].address`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(field) = field_with_nul(bytes) {
+        return Err(ApiError::validation(field, NUL_MESSAGE));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -58,6 +64,46 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = strip_position(&inner.to_string());
         ApiError::validation(field_of(&path, &message), message)
     })
+}
+
+/// The first string (or object key) of a JSON body holding U+0000, by its path. PostgreSQL's
+/// text and jsonb cannot store it: without this check a `\u0000` in a label value or a user
+/// name failed the write with a database error (a 500). Bodies without the escape are not
+/// parsed twice.
+fn field_with_nul(bytes: &[u8]) -> Option<String> {
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    nul_path(&value, "")
+}
+
+fn nul_path(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "body".into()
+        } else {
+            path.into()
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let here = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(item, &here)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// serde's own message ends with " at line L column C"; the field says where instead.
@@ -100,6 +146,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(name) = parameter_with_nul(parts.uri.query()) {
+            return Err(ApiError::validation(name, NUL_MESSAGE));
+        }
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(ApiQuery(value)),
             Err(rejection) => {
@@ -119,6 +168,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             }
         }
     }
+}
+
+/// The first query parameter whose name or value decodes to a string holding U+0000 (`%00`):
+/// PostgreSQL refuses such text, so a filter holding one is a 422, not a database error.
+pub fn parameter_with_nul(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| name.replace('\0', ""))
 }
 
 /// axum reports a query error as `<path>: <message>` (`limit: invalid digit found in
@@ -226,6 +283,20 @@ mod tests {
         assert_eq!(field("limit: invalid digit found in string").0, "limit");
         assert_eq!(field("missing field `kind`").0, "kind");
         assert_eq!(field("invalid digit found in string").0, "body");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_naming_the_field() {
+        let e = parse_json::<Rows>(br#"{"rows":[{"name":"a"},{"name":"b\u0000"}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("rows[1].name"));
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // An escaped backslash before "u0000" is no NUL.
+        assert!(parse_json::<Rows>(br#"{"rows":[{"name":"a\\u0000"}]}"#).is_ok());
+        assert_eq!(
+            parameter_with_nul(Some("limit=1&name_prefix=a%00b")).as_deref(),
+            Some("name_prefix")
+        );
+        assert_eq!(parameter_with_nul(Some("name_prefix=%2500")), None);
     }
 
     #[test]

@@ -691,6 +691,17 @@ fn parse_csv(bytes: &[u8]) -> Result<Import, ApiError> {
     for (i, record) in reader.records().enumerate() {
         let origin = format!("rows[{}]", i + 1);
         let record = record.map_err(|e| ApiError::validation(origin.clone(), e.to_string()))?;
+        // PostgreSQL cannot store U+0000: refused here rather than failing the write.
+        if let Some(column) = record
+            .iter()
+            .position(|cell| cell.contains('\0'))
+            .and_then(|i| header.get(i))
+        {
+            return Err(ApiError::validation(
+                api_credentials::field_in(&origin, column),
+                super::extract::NUL_MESSAGE,
+            ));
+        }
         let (kind, body) = columns.device(&record, &origin)?;
         let entry = Entry { body, origin };
         match kind {

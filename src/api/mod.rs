@@ -122,6 +122,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(refuse_nul_in_path))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit,
@@ -132,6 +133,20 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         ))
         .layer(middleware::from_fn(request_id::request_id))
         .with_state(state)
+}
+
+/// PostgreSQL can neither store nor compare text holding U+0000: a `%00` in a path (a device or
+/// credential name) is refused before any handler looks it up, instead of failing the query.
+async fn refuse_nul_in_path(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.uri().path().contains("%00") {
+        return ApiError::bad_request("the path must not contain NUL characters (%00)")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

@@ -23,6 +23,9 @@ impl QueryParams {
             form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
+        if let Some(name) = super::extract::parameter_with_nul(query) {
+            return Err(ApiError::validation(name, super::extract::NUL_MESSAGE));
+        }
         if let Some((name, _)) = pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
             return Err(ApiError::validation(
                 name.clone(),

@@ -8,8 +8,32 @@ pub const RESERVED_LABEL_NAMES: [&str; 6] =
 /// Prefix of every family we expose; users give metric names without it.
 pub const METRIC_PREFIX: &str = "ispmonitor_";
 
-/// Target and module names: non-empty, `[A-Za-z0-9_.:-]+` (they end up in label values and URLs).
+/// Longest target, credential or module name: a DNS name's limit (names are often FQDNs). It
+/// also bounds every label value, URL and error message built from a name.
+pub const MAX_NAME_LEN: usize = 253;
+
+/// Longest user label name.
+pub const MAX_LABEL_NAME_LEN: usize = 128;
+
+/// A name as an error message quotes it: at most 64 characters of it.
+fn quoted(name: &str) -> String {
+    if name.chars().count() <= 64 {
+        format!("{name:?}")
+    } else {
+        let start: String = name.chars().take(64).collect();
+        format!("{start:?}... ({} characters)", name.chars().count())
+    }
+}
+
+/// Target and module names: 1 to 253 of `[A-Za-z0-9_.:-]` (they end up in label values and
+/// URLs).
 pub fn check_object_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "{} is too long (at most {MAX_NAME_LEN} characters)",
+            quoted(name)
+        ));
+    }
     let valid = !name.is_empty()
         && name
             .bytes()
@@ -18,7 +42,8 @@ pub fn check_object_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{name:?} is not a valid name (use letters, digits and _ . : -)"
+            "{} is not a valid name (use letters, digits and _ . : -)",
+            quoted(name)
         ))
     }
 }
@@ -26,6 +51,12 @@ pub fn check_object_name(name: &str) -> Result<(), String> {
 /// Prometheus label name syntax `^[a-zA-Z_][a-zA-Z0-9_]*$`, without the `__` prefix that
 /// Prometheus reserves for internal labels.
 pub fn check_label_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_LABEL_NAME_LEN {
+        return Err(format!(
+            "{} is too long for a label name (at most {MAX_LABEL_NAME_LEN} characters)",
+            quoted(name)
+        ));
+    }
     let mut bytes = name.bytes();
     let valid = bytes
         .next()
@@ -33,7 +64,8 @@ pub fn check_label_name(name: &str) -> Result<(), String> {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !valid {
         return Err(format!(
-            "{name:?} is not a valid label name (must match ^[a-zA-Z_][a-zA-Z0-9_]*$)"
+            "{} is not a valid label name (must match ^[a-zA-Z_][a-zA-Z0-9_]*$)",
+            quoted(name)
         ));
     }
     if name.starts_with("__") {
@@ -86,6 +118,12 @@ mod tests {
         assert!(check_object_name("").is_err());
         assert!(check_object_name("core 1").is_err());
         assert!(check_object_name("core/1").is_err());
+        assert!(check_object_name(&"a".repeat(MAX_NAME_LEN)).is_ok());
+        let long = check_object_name(&"a".repeat(10_000)).unwrap_err();
+        assert!(long.contains("too long") && long.len() < 200, "{long}");
+        let unicode = check_object_name(&"é".repeat(100)).unwrap_err();
+        assert!(unicode.len() < 300, "{unicode}");
+        assert!(check_label_name(&"l".repeat(MAX_LABEL_NAME_LEN + 1)).is_err());
     }
 
     #[test]
