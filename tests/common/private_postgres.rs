@@ -129,6 +129,27 @@ impl PrivatePostgres {
         false
     }
 
+    /// SIGKILL to the postmaster, as the OOM killer would: no shutdown at all. Its backends
+    /// notice their parent is gone and exit; waits for them (a restart refuses to start while
+    /// any still holds the old shared memory) and for the port to close.
+    pub fn kill_postmaster(&self) {
+        let Some(pid) = self.pid() else { return };
+        let children = child_pids(pid);
+        // SAFETY: a plain kill(2) on the PID this test's cluster wrote.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let alive = |p: &i32| is_running(*p);
+        while Instant::now() < deadline {
+            if !alive(&pid) && !children.iter().any(alive) && !self.is_ready() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the killed PostgreSQL's processes did not exit");
+    }
+
     pub fn is_ready(&self) -> bool {
         Command::new(self.bin.join("pg_isready"))
             .args(["-h", "127.0.0.1", "-q", "-p", &self.port.to_string()])
@@ -158,6 +179,24 @@ impl PrivatePostgres {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+}
+
+/// True while `pid` runs (a zombie nobody reaped yet does not count).
+fn is_running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !state.is_some_and(|rest| rest.starts_with('Z'))
+}
+
+/// The direct children of `pid`, from /proc.
+fn child_pids(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 impl Drop for PrivatePostgres {
