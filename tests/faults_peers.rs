@@ -504,3 +504,74 @@ fn a_poller_killed_with_sigkill_comes_back_with_its_whole_inventory() {
     let credentials = viewer.get("/api/v1/credentials").text();
     assert!(credentials.contains("\"db-v2c\""), "{credentials}");
 }
+
+#[test]
+fn a_poller_restarted_during_a_database_outage_polls_the_file_and_catches_up_by_itself() {
+    let pg = PrivatePostgres::start();
+    let agent = Snmpd::start_with(fixed_values());
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        &snmp_config(
+            "{interval: 1s, timeout: 800ms}",
+            &format!(
+                "database: {{resync_interval: 1s, connect_timeout: 1s}}\ntargets:\n{}",
+                router("file-r", &agent)
+            ),
+        ),
+    );
+    let server = serve_with_database(&config, &pg.url());
+    let operator = Api::new(
+        &server.api_addr,
+        Some(&api::create_token(&pg.url(), "operator", "ops")),
+    );
+    let created = operator.post("/api/v1/routers", &api_router("api-r1", &agent));
+    assert_eq!(created.status, 201, "{}", created.text());
+    server.wait_for_metrics("the API router polled", Duration::from_secs(15), |m| {
+        up(m, "api-r1", "snmp") == Some(1.0)
+    });
+    server.signal("KILL");
+    let _ = server.wait_exit(Duration::from_secs(5));
+
+    // Two faults at once: the database is gone when the poller comes back.
+    pg.kill_postmaster();
+    let env = [
+        ("ISPMONITOR_DATABASE_URL", pg.url()),
+        ("ISPMONITOR_SECRET_KEY", api::SECRET_KEY.to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let started = Instant::now();
+    let server = Ispmonitor::start_with_env(&config, &[], &env);
+    println!(
+        "ready {:?} after start without its database",
+        started.elapsed()
+    );
+    let file_r = expected_from_agent(&agent, "file-r");
+    let during =
+        server.wait_for_metrics("the file's router polled", Duration::from_secs(10), |m| {
+            up(m, "file-r", "snmp") == Some(1.0)
+        });
+    assert_healthy(&during, "file-r", &file_r, 2.5);
+    // The database's inventory is not cached on disk: until the database is back its routers
+    // are not known to this process (reported, not asserted, so a future cache passes too).
+    println!(
+        "API router polled during the outage after a restart: {}",
+        up(&during, "api-r1", "snmp") == Some(1.0)
+    );
+
+    pg.start_again();
+    let back = server.wait_for_metrics(
+        "the database's router polled once the database is back",
+        Duration::from_secs(20),
+        |m| up(m, "api-r1", "snmp") == Some(1.0),
+    );
+    assert_healthy(&back, "api-r1", &expected_from_agent(&agent, "api-r1"), 2.5);
+    assert_healthy(&back, "file-r", &file_r, 2.5);
+    assert_eq!(
+        sample_value(
+            &back,
+            "ispmonitor_inventory_targets{kind=\"router\",source=\"database\"}"
+        ),
+        Some(1.0)
+    );
+}
