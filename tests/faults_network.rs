@@ -20,20 +20,25 @@ use common::faults::{
 };
 use common::ispmonitor::{sample_value, Ispmonitor};
 use common::netns::NetnsHost;
-use common::snmpd::Snmpd;
+use common::snmpd::{Snmpd, AUTH_PASSWORD, PRIV_PASSWORD};
 use common::udp_relay::{Faults, UdpRelay};
 
-/// A config polling `targets` (name, address) with `system` and the fixed-values module.
+/// A config polling `targets` (name, address) with `system` and the fixed-values module, over
+/// SNMPv3 authPriv for names ending in `-v3`, v2c for the others.
 fn config(dir: &tempfile::TempDir, global: &str, targets: &[(&str, String)]) -> PathBuf {
     let mut yaml = format!(
         "global: {global}\n\
-         credentials: {{v2: {{type: snmp, version: 2c, community: public}}}}\n\
+         credentials:\n\
+         \x20 v2: {{type: snmp, version: 2c, community: public}}\n\
+         \x20 v3: {{type: snmp, version: 3, username: shaaes, security_level: authPriv, auth_protocol: SHA,\n\
+         \x20      auth_password: \"{AUTH_PASSWORD}\", priv_protocol: AES, priv_password: \"{PRIV_PASSWORD}\"}}\n\
          modules:\n{FIXED_MODULE}\
          targets:\n"
     );
     for (name, address) in targets {
+        let credential = if name.ends_with("-v3") { "v3" } else { "v2" };
         yaml.push_str(&format!(
-            "  - {{name: {name}, address: \"{address}\", kind: router, modules: [system, fixed], credential: v2}}\n"
+            "  - {{name: {name}, address: \"{address}\", kind: router, modules: [system, fixed], credential: {credential}}}\n"
         ));
     }
     let path = dir.path().join("ispmonitor.yaml");
@@ -277,17 +282,19 @@ fn reordered_and_duplicated_datagrams_never_give_wrong_or_double_values() {
             reorder_hold: Duration::from_millis(30),
         },
     );
-    let names = ["mixed-1", "mixed-2", "mixed-3"];
+    let names = ["mixed-1", "mixed-2", "mixed-v3"];
     let targets: Vec<(&str, String)> = names
         .iter()
         .map(|n| (*n, relay.addr.to_string()))
         .chain([("direct", agent.address())])
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    // No retries: a duplicate or a swapped answer must not cost one, let alone fail a poll.
+    // No retries: a duplicate or a swapped answer must not cost one, let alone fail a poll. Two
+    // requests in flight per target (the module's two columns walked side by side, each on its
+    // own socket), so swapped answers also cross between a target's own lanes.
     let config = config(
         &dir,
-        "{interval: 1s, timeout: 900ms, snmp: {retries: 0}}",
+        "{interval: 1s, timeout: 900ms, snmp: {retries: 0, max_requests_in_flight: 2}}",
         &targets,
     );
     let server = Ispmonitor::start(&config, &[]);
