@@ -280,6 +280,7 @@ fn reordered_and_duplicated_datagrams_never_give_wrong_or_double_values() {
             duplicate: true,
             duplicate_gap: Duration::from_millis(3),
             reorder_hold: Duration::from_millis(30),
+            ..Faults::default()
         },
     );
     let names = ["mixed-1", "mixed-2", "mixed-v3"];
@@ -336,4 +337,89 @@ fn reordered_and_duplicated_datagrams_never_give_wrong_or_double_values() {
     );
     assert!(failed.unwrap_or(0.0) == 0.0, "{m}");
     println!("{duplicated} datagrams duplicated, {swapped} pairs swapped: every value exact");
+}
+
+#[test]
+fn an_agent_answering_with_other_requests_ids_fails_fast_and_bounded_then_heals() {
+    let agent = Snmpd::start_with(fixed_values());
+    let agent_addr = format!("127.0.0.1:{}", agent.port).parse().unwrap();
+    let relay = UdpRelay::start(
+        agent_addr,
+        Faults {
+            replay_stale: true,
+            ..Faults::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        &dir,
+        "{interval: 1s, timeout: 900ms, snmp: {retries: 1}}",
+        &[
+            ("confused", relay.addr.to_string()),
+            ("direct", agent.address()),
+        ],
+    );
+    let server = Ispmonitor::start(&config, &[]);
+    let direct = expected_from_agent(&agent, "direct");
+    let failing = server.wait_for_metrics(
+        "the confused target failing on ids",
+        Duration::from_secs(10),
+        |m| {
+            failure_reason(m, "confused", "snmp").as_deref() == Some("protocol_error")
+                && up(m, "direct", "snmp") == Some(1.0)
+        },
+    );
+    let stats = |m: &str| {
+        (
+            snmp_counter(m, "ispmonitor_snmp_requests_total", "confused"),
+            sample_value(
+                m,
+                "ispmonitor_polls_total{protocol=\"snmp\",result=\"protocol_error\"}",
+            )
+            .unwrap_or(0.0),
+        )
+    };
+    let (requests_before, failed_before) = stats(&failing);
+    watch(
+        &server,
+        Duration::from_secs(3),
+        Duration::from_millis(250),
+        |m| {
+            assert_healthy(m, "direct", &direct, 2.5);
+            assert_eq!(device_series(m, "confused"), Vec::<String>::new());
+        },
+    );
+    let after = server.metrics();
+    let (requests_after, failed_after) = stats(&after);
+    // Stale replies are skipped a bounded number of times: no loop, no wait for the timeout
+    // (the first poll also timed out once: the relay kept the agent's first answer).
+    let took = sample_value(
+        &after,
+        "ispmonitor_target_poll_duration_seconds{target=\"confused\",protocol=\"snmp\"}",
+    )
+    .expect("a poll duration");
+    assert!(took < 0.3, "a poll fed only stale replies took {took} s");
+    let polls = failed_after - failed_before;
+    let per_poll = (requests_after - requests_before) / polls;
+    // The first request, 8 resends after stale replies (not retries), then stale replies count
+    // as failed attempts: the one retry, and the poll fails. 10 datagrams, never more.
+    assert!(
+        polls >= 2.0 && per_poll <= 10.0,
+        "{polls} polls, {per_poll} requests each"
+    );
+    println!(
+        "stale replies only: {per_poll} requests per failed poll, {took:.3} s per poll, {} timeouts",
+        snmp_counter(&server.metrics(), "ispmonitor_snmp_timeouts_total", "confused")
+    );
+
+    relay.set_faults(Faults::default());
+    let back = server.wait_for_metrics("the target back", Duration::from_secs(5), |m| {
+        up(m, "confused", "snmp") == Some(1.0)
+    });
+    assert_healthy(
+        &back,
+        "confused",
+        &expected_from_agent(&agent, "confused"),
+        2.5,
+    );
 }

@@ -23,6 +23,10 @@ pub struct Faults {
     /// Swap consecutive datagrams of a direction: each odd one waits up to this long for the
     /// next one, which then overtakes it. Zero: no reordering.
     pub reorder_hold: Duration,
+    /// Answer every request with the agent's previous answer (to another request, so with
+    /// another request id), as a confused agent or a replaying middlebox would. The first
+    /// answer is only kept.
+    pub replay_stale: bool,
 }
 
 /// How many faults the relay injected, so a test can show they happened.
@@ -59,6 +63,8 @@ struct Queue {
     due: BTreeMap<(Instant, u64), Departure>,
     held: HashMap<Direction, Held>,
     sequence: u64,
+    /// The agent's last answer, for `replay_stale`.
+    last_answer: Option<Vec<u8>>,
 }
 
 struct Shared {
@@ -184,6 +190,14 @@ fn accept(shared: &Shared, direction: Direction, client: SocketAddr, bytes: Vec<
     let now = Instant::now();
     let travel = faults.delay + random_up_to(faults.jitter);
     let mut queue = lock(&shared.queue);
+    let bytes = if faults.replay_stale && direction == Direction::ToClient {
+        match queue.last_answer.replace(bytes) {
+            Some(previous) => previous,
+            None => return,
+        }
+    } else {
+        bytes
+    };
     if faults.duplicate {
         shared.counts.duplicated.fetch_add(1, Ordering::Relaxed);
         let copy = Departure {
