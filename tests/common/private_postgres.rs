@@ -89,16 +89,29 @@ impl PrivatePostgres {
             self.port,
             self.dir.path().display()
         );
-        run(
-            as_postgres(&self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .arg("-l")
-                .arg(self.dir.path().join("server.log"))
-                .args(["-o", &options, "-w", "-t", "30", "start"]),
-            "pg_ctl start",
+        let started = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(["-o", &options, "-w", "-t", "30", "start"])
+            .output()
+            .expect("run pg_ctl");
+        // The server's own log says why it did not start; pg_ctl only says that it did not.
+        let log =
+            || std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        assert!(
+            started.status.success(),
+            "pg_ctl start failed: {}{}\nserver.log:\n{}",
+            String::from_utf8_lossy(&started.stdout),
+            String::from_utf8_lossy(&started.stderr),
+            log()
         );
-        assert!(self.is_ready(), "the private PostgreSQL does not answer");
+        assert!(
+            self.is_ready(),
+            "the private PostgreSQL does not answer: {}",
+            log()
+        );
     }
 
     /// The postmaster's PID, while it runs.

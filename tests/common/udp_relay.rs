@@ -87,6 +87,8 @@ pub struct UdpRelay {
 }
 
 const POLL: Duration = Duration::from_millis(20);
+/// How long an upstream socket lives without answers from the agent.
+const IDLE: Duration = Duration::from_secs(3);
 
 impl UdpRelay {
     /// Relays datagrams sent to the returned relay's `addr` to `agent` (and back).
@@ -168,18 +170,32 @@ fn upstream_for(shared: &Arc<Shared>, client: SocketAddr) -> Arc<UdpSocket> {
     socket
 }
 
-/// Answers from the agent for one client.
+/// Answers from the agent for one client. Ends after `IDLE` without traffic (the poller drops
+/// a socket after every failure, so abandoned clients pile up), or when the relay stops.
 fn read_agent(shared: &Shared, socket: &UdpSocket, client: SocketAddr) {
     let mut buf = vec![0u8; 65_536];
+    let mut last_seen = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
-        // A refused send (agent killed) surfaces here as an error: keep listening, the agent
-        // may come back on the same port.
         match socket.recv(&mut buf) {
-            Ok(len) => accept(shared, Direction::ToClient, client, buf[..len].to_vec()),
+            Ok(len) => {
+                last_seen = Instant::now();
+                accept(shared, Direction::ToClient, client, buf[..len].to_vec());
+            }
+            // The agent was killed: keep listening, it may come back on the same port.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 std::thread::sleep(POLL);
             }
             Err(_) => {}
+        }
+        if last_seen.elapsed() > IDLE {
+            let mut upstreams = lock(&shared.upstreams);
+            if upstreams
+                .get(&client)
+                .is_some_and(|s| std::ptr::eq(&**s, socket))
+            {
+                upstreams.remove(&client);
+            }
+            return;
         }
     }
 }
