@@ -156,6 +156,14 @@ impl PrivatePostgres {
         let alive = |p: &i32| is_running(*p);
         while Instant::now() < deadline {
             if !alive(&pid) && !children.iter().any(alive) && !self.is_ready() {
+                // The dead postmaster may stay a zombie when nobody reaps orphans (PID 1 of a
+                // container); `kill(pid, 0)` still succeeds on it, and a new postmaster refuses
+                // to start over the lock files naming it. It is dead: remove its lock files, as an
+                // operator would after such a crash.
+                let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
+                let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
+                let _ = std::fs::remove_file(format!("{}.lock", socket.display()));
+                let _ = std::fs::remove_file(socket);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
