@@ -575,3 +575,54 @@ fn a_poller_restarted_during_a_database_outage_polls_the_file_and_catches_up_by_
         Some(1.0)
     );
 }
+
+#[test]
+fn a_frozen_sshd_times_out_alone_and_polling_resumes_when_it_thaws() {
+    let sshd = Sshd::start(SshdOptions::default());
+    let key = keygen(sshd.dir(), "id_ed25519", "ed25519", "");
+    sshd.authorize(&key);
+    let agent = Snmpd::start_with(fixed_values());
+    let ssh_credential = format!(
+        "  ssh: {{type: ssh, username: {TEST_USER}, private_key_file: {}, host_key: \"{}\"}}\n",
+        key.display(),
+        sshd.host_key()
+    );
+    let targets = format!(
+        "targets:\n{}  - {{name: web-1, address: \"127.0.0.1:{}\", kind: server, modules: [linux], credential: ssh}}\n",
+        router("r1", &agent),
+        sshd.port
+    );
+    let config = write(
+        sshd.dir(),
+        &snmp_config_with(
+            "{interval: 1s, timeout: 900ms, snmp: {retries: 0}}",
+            &ssh_credential,
+            &targets,
+        ),
+    );
+    let server = Ispmonitor::start(&config, &[]);
+    let r1 = expected_from_agent(&agent, "r1");
+    server.wait_for_metrics("both targets up", Duration::from_secs(20), |m| {
+        up(m, "web-1", "ssh") == Some(1.0) && up(m, "r1", "snmp") == Some(1.0)
+    });
+
+    // The kept connection stays open, but nothing answers on it.
+    sshd.signal_all("STOP");
+    assert_failed_without_stale_values(&server, "web-1", "ssh", "timeout");
+    watch(
+        &server,
+        Duration::from_secs(2),
+        Duration::from_millis(200),
+        |m| {
+            assert_healthy(m, "r1", &r1, 2.5);
+        },
+    );
+    let thawed = Instant::now();
+    sshd.signal_all("CONT");
+    let back = server.wait_for_metrics("the SSH target back", Duration::from_secs(15), |m| {
+        up(m, "web-1", "ssh") == Some(1.0)
+    });
+    println!("SSH target back {:?} after sshd thawed", thawed.elapsed());
+    assert!(sample_value(&back, "ispmonitor_server_cpus{target=\"web-1\"}").is_some());
+    assert_healthy(&back, "r1", &r1, 2.5);
+}
