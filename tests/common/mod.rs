@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod faults;
 pub mod http;
 pub mod inventory_sql;
 pub mod ispmonitor;
@@ -12,7 +13,9 @@ pub mod netns;
 pub mod netsnmp;
 pub mod postgres;
 pub mod private_postgres;
+pub mod prometheus;
 pub mod promtool;
 pub mod simulator;
 pub mod snmpd;
 pub mod sshd;
+pub mod udp_relay;

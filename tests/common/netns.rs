@@ -202,6 +202,48 @@ impl NetnsHost {
         "nftables numgen random (this kernel has no netem)"
     }
 
+    /// Drops `percent` % of the UDP datagrams arriving in the namespace for `port`, drawn
+    /// independently (nftables `numgen random`, which works without sch_netem). Replaces an
+    /// earlier UDP loss rule; `percent` 0 removes it.
+    pub fn set_udp_loss(&self, port: u16, percent: u32) {
+        // Deleting a table that is not there fails: start from a known state either way.
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "nft",
+                "delete",
+                "table",
+                "ip",
+                "udploss",
+            ])
+            .output();
+        if percent == 0 {
+            return;
+        }
+        self.in_ns(&["nft", "add", "table", "ip", "udploss"]);
+        self.in_ns(&[
+            "nft",
+            "add",
+            "chain",
+            "ip",
+            "udploss",
+            "input",
+            "{ type filter hook input priority 0 ; policy accept ; }",
+        ]);
+        let (port, share) = (port.to_string(), percent.to_string());
+        let mut rule = vec![
+            "nft", "add", "rule", "ip", "udploss", "input", "udp", "dport", &port,
+        ];
+        // nftables knows `numgen random mod 100` yields 0 to 99: `< 100` is refused.
+        if percent < 100 {
+            rule.extend(["numgen", "random", "mod", "100", "<", &share]);
+        }
+        rule.push("drop");
+        self.in_ns(&rule);
+    }
+
     /// Routes a second /30 through the namespace, which answers for it with ICMP destination
     /// unreachable (an `unreachable` route, forwarding on, no ICMP rate limit). Returns an
     /// address in it.

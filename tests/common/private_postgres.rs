@@ -89,16 +89,29 @@ impl PrivatePostgres {
             self.port,
             self.dir.path().display()
         );
-        run(
-            as_postgres(&self.bin.join("pg_ctl"))
-                .arg("-D")
-                .arg(self.data())
-                .arg("-l")
-                .arg(self.dir.path().join("server.log"))
-                .args(["-o", &options, "-w", "-t", "30", "start"]),
-            "pg_ctl start",
+        let started = as_postgres(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(["-o", &options, "-w", "-t", "30", "start"])
+            .output()
+            .expect("run pg_ctl");
+        // The server's own log says why it did not start; pg_ctl only says that it did not.
+        let log =
+            || std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        assert!(
+            started.status.success(),
+            "pg_ctl start failed: {}{}\nserver.log:\n{}",
+            String::from_utf8_lossy(&started.stdout),
+            String::from_utf8_lossy(&started.stderr),
+            log()
         );
-        assert!(self.is_ready(), "the private PostgreSQL does not answer");
+        assert!(
+            self.is_ready(),
+            "the private PostgreSQL does not answer: {}",
+            log()
+        );
     }
 
     /// The postmaster's PID, while it runs.
@@ -127,6 +140,35 @@ impl PrivatePostgres {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// SIGKILL to the postmaster, as the OOM killer would: no shutdown at all. Its backends
+    /// notice their parent is gone and exit; waits for them (a restart refuses to start while
+    /// any still holds the old shared memory) and for the port to close.
+    pub fn kill_postmaster(&self) {
+        let Some(pid) = self.pid() else { return };
+        let children = child_pids(pid);
+        // SAFETY: a plain kill(2) on the PID this test's cluster wrote.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let alive = |p: &i32| is_running(*p);
+        while Instant::now() < deadline {
+            if !alive(&pid) && !children.iter().any(alive) && !self.is_ready() {
+                // The dead postmaster may stay a zombie when nobody reaps orphans (PID 1 of a
+                // container); `kill(pid, 0)` still succeeds on it, and a new postmaster refuses
+                // to start over the lock files naming it. It is dead: remove its lock files, as an
+                // operator would after such a crash.
+                let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
+                let socket = self.dir.path().join(format!(".s.PGSQL.{}", self.port));
+                let _ = std::fs::remove_file(format!("{}.lock", socket.display()));
+                let _ = std::fs::remove_file(socket);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the killed PostgreSQL's processes did not exit");
     }
 
     pub fn is_ready(&self) -> bool {
@@ -158,6 +200,24 @@ impl PrivatePostgres {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+}
+
+/// True while `pid` runs (a zombie nobody reaped yet does not count).
+fn is_running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    !state.is_some_and(|rest| rest.starts_with('Z'))
+}
+
+/// The direct children of `pid`, from /proc.
+fn child_pids(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 impl Drop for PrivatePostgres {

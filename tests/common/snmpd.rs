@@ -95,6 +95,10 @@ pub struct SnmpdOptions {
 /// A running agent. Dropping it kills the process.
 pub struct Snmpd {
     pub port: u16,
+    /// The address it listens on: 127.0.0.1, or its network namespace's address.
+    pub host: String,
+    /// The network namespace it runs in, if not the test's own.
+    netns: Option<String>,
     dir: tempfile::TempDir,
     child: Child,
 }
@@ -163,35 +167,87 @@ impl Snmpd {
     }
 
     pub fn start_with(options: SnmpdOptions) -> Snmpd {
+        Self::start_at(options, None)
+    }
+
+    /// An agent inside the network namespace `netns`, listening on `address` (port 161 there)
+    /// and answering `public` from anywhere, so packets to it cross the namespace's link.
+    pub fn start_in_netns(
+        netns: &str,
+        address: std::net::Ipv4Addr,
+        options: SnmpdOptions,
+    ) -> Snmpd {
+        Self::start_at(options, Some((netns, address)))
+    }
+
+    fn start_at(mut options: SnmpdOptions, netns: Option<(&str, std::net::Ipv4Addr)>) -> Snmpd {
         require_snmpd();
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_udp_port();
+        let (port, host) = match netns {
+            None => (free_udp_port(), "127.0.0.1".to_string()),
+            Some((_, address)) => {
+                options
+                    .extra_config
+                    .push(format!("agentAddress udp:{address}:161"));
+                options
+                    .extra_config
+                    .push(format!("rocommunity {COMMUNITY} default"));
+                (161, address.to_string())
+            }
+        };
         std::fs::create_dir_all(dir.path().join("persist")).expect("persist dir");
         write_scripts(dir.path(), &options.scripts);
         let conf = dir.path().join("snmpd.conf");
-        std::fs::write(&conf, config_text(port, dir.path(), &options)).expect("write config");
-        let child = Command::new(SNMPD)
-            .args(["-f", "-C", "-c"])
-            .arg(&conf)
-            .arg("-Lf")
-            .arg(dir.path().join("snmpd.log"))
-            .arg("-p")
-            .arg(dir.path().join("snmpd.pid"))
-            .args(["-I", "-smux"])
-            .env("MIBS", "")
-            .env("SNMP_PERSISTENT_DIR", dir.path().join("persist"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start snmpd");
-        let agent = Snmpd { port, dir, child };
+        // Inside a namespace the loopback line binds that namespace's own 127.0.0.1: harmless.
+        let loopback_port = if netns.is_some() {
+            free_udp_port()
+        } else {
+            port
+        };
+        std::fs::write(&conf, config_text(loopback_port, dir.path(), &options))
+            .expect("write config");
+        let netns = netns.map(|(name, _)| name.to_string());
+        let child = spawn_agent(dir.path(), netns.as_deref());
+        let agent = Snmpd {
+            port,
+            host,
+            netns,
+            dir,
+            child,
+        };
         agent.wait_until_ready();
         agent
     }
 
+    /// Kills the agent with SIGKILL (a crash: no goodbye, the port closes).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the agent again on the same address, port and files, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_agent(self.dir.path(), self.netns.as_deref());
+        self.wait_until_ready();
+    }
+
+    /// Sends a signal (`STOP`, `CONT`...) to the agent, by its PID.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} snmpd failed");
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// `host:port` for a poller's target address.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
     }
 
     pub fn log(&self) -> String {
@@ -219,7 +275,7 @@ impl Snmpd {
             .args([
                 "-v2c", "-c", COMMUNITY, "-m", "", "-On", "-Oe", "-Ot", "-OQ",
             ])
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(self.address())
             .args(args)
             .env("MIBS", "")
             .env("SNMP_PERSISTENT_DIR", self.dir.path().join("persist"))
@@ -255,6 +311,33 @@ impl Snmpd {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+/// Runs snmpd on the config in `dir` (inside `netns` when given), in the foreground.
+fn spawn_agent(dir: &Path, netns: Option<&str>) -> Child {
+    let mut command = match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, SNMPD]);
+            command
+        }
+        None => Command::new(SNMPD),
+    };
+    command
+        .args(["-f", "-C", "-c"])
+        .arg(dir.join("snmpd.conf"))
+        .arg("-Lf")
+        .arg(dir.join("snmpd.log"))
+        .arg("-p")
+        .arg(dir.join("snmpd.pid"))
+        .args(["-I", "-smux"])
+        .env("MIBS", "")
+        .env("SNMP_PERSISTENT_DIR", dir.join("persist"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start snmpd")
 }
 
 impl Drop for Snmpd {

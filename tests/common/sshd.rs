@@ -235,6 +235,22 @@ impl Sshd {
         let _ = child.wait();
     }
 
+    /// Sends `signal` (`STOP`, `CONT`...) to the server and every session process it forked,
+    /// by PID: `STOP` leaves the connections open but silent, like a hung machine.
+    pub fn signal_all(&self, signal: &str) {
+        let Some(child) = self.child.as_ref() else {
+            return;
+        };
+        let mut pids = vec![child.id()];
+        pids.extend(descendants(child.id()));
+        for pid in pids {
+            let _ = Command::new("kill")
+                .args([&format!("-{signal}"), &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
     /// Starts the server again on the same port with the same files.
     pub fn restart(&mut self) {
         self.kill();

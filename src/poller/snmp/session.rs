@@ -24,6 +24,12 @@ pub const DEFAULT_PORT: u16 = 161;
 /// engine boots/time (`AuthUpdated`). Two are normal after discovery; more means a loop.
 const MAX_ENGINE_RESYNCS: u32 = 4;
 
+/// How many stale replies (a duplicated datagram, an answer to an earlier request) one request
+/// may meet before they count as failed attempts. Each one costs a new socket and a resend, not
+/// a retry: a network that duplicates datagrams must not eat the retries, or fail polls that have
+/// none. The bound stops an agent that only ever answers with wrong ids.
+const MAX_STALE_REPLIES: u32 = 8;
+
 /// The SNMP version a session speaks; v1 has no GETBULK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnmpVersion {
@@ -99,8 +105,11 @@ enum Step {
     /// v3 engine time was outside the agent's window; snmp2 took the agent's time from the
     /// Report, so a resend on the same session normally fixes it.
     Resync(SnmpError),
-    /// The session may be out of step (timeout, mismatched reply): rebuild, then retry.
+    /// The session may be out of step (timeout): rebuild, then retry.
     Rebuild(SnmpError),
+    /// A reply to another request was read (a duplicate, or late): the socket may hold more of
+    /// them, so rebuild and send again, without taking a retry.
+    StaleReply(SnmpError),
     /// The agent no longer agrees with our v3 engine: rediscover, rebuild, then retry.
     Rediscover(SnmpError),
     Fail(SnmpError),
@@ -196,6 +205,7 @@ impl Session {
     pub async fn request(&mut self, request: Request<'_>) -> Result<Response, SnmpError> {
         let mut failed_attempts = 0;
         let mut resends = 0;
+        let mut stale_replies = 0;
         let mut time_resynced = false;
         loop {
             let now = Instant::now();
@@ -226,6 +236,12 @@ impl Session {
                     resends += 1;
                     continue;
                 }
+                Step::StaleReply(_) if stale_replies < MAX_STALE_REPLIES => {
+                    stale_replies += 1;
+                    self.live = None;
+                    tracing::debug!("snmp reply for another request skipped, sending again");
+                    continue;
+                }
                 Step::Resync(_) if !time_resynced => {
                     time_resynced = true;
                     resends += 1;
@@ -237,7 +253,7 @@ impl Session {
                     self.forget_engine().await;
                     error
                 }
-                Step::Rebuild(error) => error,
+                Step::Rebuild(error) | Step::StaleReply(error) => error,
             };
             self.live = None;
             failed_attempts += 1;
@@ -342,7 +358,7 @@ fn classify_snmp_error(error: snmp2::Error, version: SnmpVersion) -> Step {
     use snmp2::Error as E;
     match error {
         E::AuthUpdated => Step::ResendNow,
-        E::RequestIdMismatch => Step::Rebuild(SnmpError::Protocol("request id mismatch".into())),
+        E::RequestIdMismatch => Step::StaleReply(SnmpError::Protocol("request id mismatch".into())),
         E::AuthFailure(v3::AuthErrorKind::EngineTimeMismatch) => {
             Step::Resync(SnmpError::Auth("engine time out of window".into()))
         }
