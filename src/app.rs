@@ -168,7 +168,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sync_stop = CancellationToken::new();
     let sync = store.as_ref().map(|store| {
         metrics.set_database_inventory();
-        let settings = SyncSettings::new(initial.database.resync_interval);
+        let settings = SyncSettings::new(initial.database.resync_interval)
+            .with_cache_file(initial.database.inventory_cache_file.clone());
         inventory::spawn_sync(store.clone(), settings, metrics.clone(), sync_stop.clone())
     });
     metrics.config_loaded(true, SystemTime::now());

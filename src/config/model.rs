@@ -92,6 +92,9 @@ pub struct Database {
     pub connect_timeout: Duration,
     /// How often the poller reloads the whole database inventory, besides LISTEN/NOTIFY.
     pub resync_interval: Duration,
+    /// Where the poller keeps a copy of the database inventory (secrets still sealed), read
+    /// at start so a restart during a database outage still polls every device.
+    pub inventory_cache_file: Option<std::path::PathBuf>,
 }
 
 /// `api:`: the inventory API.

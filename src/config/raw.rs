@@ -61,6 +61,7 @@ pub struct RawDatabase {
     pub pool_size: Option<i64>,
     pub connect_timeout: Option<String>,
     pub resync_interval: Option<String>,
+    pub inventory_cache_file: Option<String>,
 }
 
 /// `api:`: the inventory API's HTTP server.

@@ -1,7 +1,7 @@
 //! `database:` and `api:`: where the PostgreSQL inventory lives and how its API is served.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::duration::parse_positive_duration;
@@ -86,7 +86,44 @@ pub fn validate_database(
             DEFAULT_RESYNC_INTERVAL,
             problems,
         ),
+        inventory_cache_file: raw
+            .inventory_cache_file
+            .as_deref()
+            .and_then(|file| inventory_cache_file(file, base_dir, problems)),
     }
+}
+
+/// The cache file's path, relative to the config file. Only what would make every write
+/// fail is refused: the file itself need not exist yet.
+fn inventory_cache_file(file: &str, base_dir: &Path, problems: &mut Problems) -> Option<PathBuf> {
+    const FIELD: &str = "database.inventory_cache_file";
+    if file.is_empty() {
+        problems.add(
+            FIELD,
+            "is empty (give a file path, or leave the option out)",
+        );
+        return None;
+    }
+    let path = base_dir.join(file);
+    let parent = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if path.is_dir() {
+        problems.add(
+            FIELD,
+            format!("{} is a directory, not a file", path.display()),
+        );
+    } else if !parent.is_dir() {
+        problems.add(
+            FIELD,
+            format!(
+                "the directory {} does not exist (create it, or point the option into an existing one)",
+                parent.display()
+            ),
+        );
+    }
+    Some(path)
 }
 
 /// Only the scheme is checked here: the message must never echo the URL (it holds a password).
@@ -311,6 +348,36 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert!(problems[0].starts_with("database.url:"), "{problems:?}");
         assert!(!problems[0].contains("hunter2"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_inventory_cache_file_needs_an_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = |file: &str| {
+            let raw: RawDatabase =
+                serde_saphyr::from_str(&format!("inventory_cache_file: {file:?}")).unwrap();
+            let mut problems = Problems::default();
+            let db = validate_database(Some(&raw), dir.path(), &mut problems);
+            let problems: Vec<String> = problems.into_vec().iter().map(|p| p.to_string()).collect();
+            (db.inventory_cache_file, problems)
+        };
+        let (path, problems) = check("inventory.json");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(path.unwrap(), dir.path().join("inventory.json"));
+        assert_eq!(database("{}").0.inventory_cache_file, None);
+        for (file, says) in [
+            ("no-such-dir/inventory.json", "does not exist"),
+            (".", "is a directory"),
+            ("", "is empty"),
+        ] {
+            let (_, problems) = check(file);
+            assert_eq!(problems.len(), 1, "{file}: {problems:?}");
+            assert!(
+                problems[0].starts_with("database.inventory_cache_file:"),
+                "{problems:?}"
+            );
+            assert!(problems[0].contains(says), "{problems:?}");
+        }
     }
 
     #[test]

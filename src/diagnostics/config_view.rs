@@ -88,6 +88,7 @@ fn database_view(database: &Database, sources: &DatabaseSources<'_>) -> Value {
         "pool_size": database.pool_size,
         "connect_timeout": format_duration(database.connect_timeout),
         "resync_interval": format_duration(database.resync_interval),
+        "inventory_cache_file": database.inventory_cache_file.as_ref().map(|p| p.display().to_string()),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The poller's inventory: the YAML file's targets plus the database's, kept in step with the
 //! database by LISTEN/NOTIFY and a periodic full resync.
 
+pub mod cache;
 pub mod merge;
 pub mod shard;
 pub mod sync;

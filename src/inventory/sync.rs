@@ -2,8 +2,12 @@
 //! `ispmonitor_inventory` (fired by the schema's triggers) and reloads after each burst of
 //! notifications, with a full resync every `database.resync_interval` as a safety net. A lost
 //! connection is re-established with capped backoff; meanwhile the last inventory stays
-//! published, so the poller keeps polling everything it knew.
+//! published, so the poller keeps polling everything it knew. With
+//! `database.inventory_cache_file` every changed inventory is also written to disk and read
+//! back at start, so a poller restarted while the database is down keeps polling it too.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
+use super::cache;
 use crate::metrics::PollerMetrics;
 use crate::store::inventory::{self, RawInventory, StoredInventory};
 use crate::store::{Store, StoreError};
@@ -27,7 +32,7 @@ const LISTEN: &str = "LISTEN ispmonitor_inventory";
 pub type SyncedInventory = watch::Receiver<Option<Arc<RawInventory>>>;
 
 /// How the sync task paces itself.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SyncSettings {
     /// Full reload even without notifications (`database.resync_interval`).
     pub resync_interval: Duration,
@@ -41,6 +46,8 @@ pub struct SyncSettings {
     /// Longest a LISTEN or a full read may take: a connection that stopped answering without
     /// closing (a cut network) is dropped and opened again.
     pub read_timeout: Duration,
+    /// `database.inventory_cache_file`: where each changed inventory is kept on disk.
+    pub cache_file: Option<PathBuf>,
 }
 
 impl SyncSettings {
@@ -52,7 +59,13 @@ impl SyncSettings {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             read_timeout: Duration::from_secs(30),
+            cache_file: None,
         }
+    }
+
+    pub fn with_cache_file(mut self, cache_file: Option<PathBuf>) -> Self {
+        self.cache_file = cache_file;
+        self
     }
 }
 
@@ -88,6 +101,8 @@ pub fn spawn_sync(
         publish,
         last: None,
         healthy: true,
+        cache_current: false,
+        cache_failing: false,
     };
     (receiver, tokio::spawn(task.run()))
 }
@@ -102,10 +117,16 @@ struct Syncer {
     last: Option<StoredInventory>,
     /// Whether the last attempt worked; failures and recoveries are logged once each.
     healthy: bool,
+    /// The cache file holds `last`; when not, the next successful read (re)writes it, so a
+    /// failed write is retried even if the database does not change.
+    cache_current: bool,
+    /// The last cache write failed; failures and recoveries are logged once each.
+    cache_failing: bool,
 }
 
 impl Syncer {
     async fn run(mut self) {
+        self.load_cache().await;
         let mut backoff = self.settings.min_backoff;
         let stop = self.stop.clone();
         loop {
@@ -173,6 +194,8 @@ impl Syncer {
             );
             self.healthy = true;
         }
+        // Whatever the cache said, the database's answer is now in force.
+        self.metrics.set_inventory_from_cache(false);
         let changed = self.last.as_ref() != Some(&stored);
         tracing::debug!(
             changed,
@@ -180,13 +203,99 @@ impl Syncer {
             credentials = stored.credentials.len(),
             "database inventory read"
         );
-        if !changed {
-            return Ok(());
+        if changed {
+            let raw = inventory::open(&stored, self.store.secret_key().ok());
+            self.last = Some(stored);
+            self.publish.send_replace(Some(Arc::new(raw)));
+            self.cache_current = false;
         }
-        let raw = inventory::open(&stored, self.store.secret_key().ok());
-        self.last = Some(stored);
-        self.publish.send_replace(Some(Arc::new(raw)));
+        self.save_cache().await;
         Ok(())
+    }
+
+    /// Publishes the cache file's inventory, if there is a usable one, before the database
+    /// is asked: the poller polls it at once even when the database is down. A missing,
+    /// unreadable or corrupt file is logged and ignored.
+    async fn load_cache(&mut self) {
+        let Some(path) = self.settings.cache_file.clone() else {
+            return;
+        };
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || cache::read(&path)).await
+        };
+        let cached = match read {
+            Ok(Ok(Some(cached))) => cached,
+            Ok(Ok(None)) => {
+                tracing::info!(
+                    "no inventory cache file {} yet; it is written after the first database read",
+                    path.display()
+                );
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    "inventory cache file {} ignored: {error}; waiting for the database",
+                    path.display()
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    "reading the inventory cache file {} failed: {error}",
+                    path.display()
+                );
+                return;
+            }
+        };
+        let raw = inventory::open(&cached.inventory, self.store.secret_key().ok());
+        tracing::info!(
+            "inventory loaded from cache file {} ({} devices, written at {}); the database's content replaces it as soon as it answers",
+            path.display(),
+            cached.inventory.devices.len(),
+            humantime::format_rfc3339_seconds(cached.written_at)
+        );
+        self.metrics.set_inventory_from_cache(true);
+        self.last = Some(cached.inventory);
+        self.cache_current = true;
+        self.publish.send_replace(Some(Arc::new(raw)));
+    }
+
+    /// Writes the last inventory read to the cache file unless it already holds it. A failure
+    /// is counted and logged (once until a write works again) and never stops the sync.
+    async fn save_cache(&mut self) {
+        let Some(path) = self.settings.cache_file.clone() else {
+            return;
+        };
+        let Some(stored) = self.last.as_ref().filter(|_| !self.cache_current) else {
+            return;
+        };
+        let bytes = cache::encode(stored, SystemTime::now());
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || cache::write_atomically(&target, &bytes))
+            .await
+            .unwrap_or_else(|error| Err(io::Error::other(error.to_string())));
+        self.metrics.inventory_cache_written(written.is_ok());
+        match written {
+            Ok(()) => {
+                self.cache_current = true;
+                if self.cache_failing {
+                    tracing::info!("inventory cache file {} written again", path.display());
+                    self.cache_failing = false;
+                }
+            }
+            Err(error) if !self.cache_failing => {
+                tracing::warn!(
+                    "cannot write the inventory cache file {}: {error}; polling and the database sync carry on, the write is retried after each read",
+                    path.display()
+                );
+                self.cache_failing = true;
+            }
+            Err(error) => tracing::debug!(
+                "inventory cache file {} still not writable: {error}",
+                path.display()
+            ),
+        }
     }
 
     fn failed(&mut self, error: &SyncError) {

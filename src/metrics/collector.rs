@@ -404,6 +404,19 @@ fn write_config_state(enc: &mut Encoder, targets: &[TargetResults], poller: &Pol
     let name = "ispmonitor_inventory_invalid_targets";
     enc.family(&desc(name));
     enc.sample(name, [], Value::Int(poller.inventory_invalid_targets()));
+    let name = "ispmonitor_inventory_cache_writes_total";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(poller.inventory_cache_writes()));
+    let name = "ispmonitor_inventory_cache_write_failures_total";
+    enc.family(&desc(name));
+    enc.sample(
+        name,
+        [],
+        Value::Int(poller.inventory_cache_write_failures()),
+    );
+    let name = "ispmonitor_inventory_from_cache";
+    enc.family(&desc(name));
+    enc.sample(name, [], Value::Int(poller.inventory_from_cache() as u64));
 }
 
 #[cfg(test)]

@@ -29,6 +29,11 @@ pub struct PollerMetrics {
     inventory_sync_failing: AtomicBool,
     inventory_sync_failures: AtomicU64,
     inventory_invalid_targets: AtomicU64,
+    inventory_cache_writes: AtomicU64,
+    inventory_cache_write_failures: AtomicU64,
+    /// The database inventory in force was read from the cache file at start, and the database
+    /// has not answered since.
+    inventory_from_cache: AtomicBool,
 }
 
 fn slot(protocol: Protocol) -> usize {
@@ -139,6 +144,32 @@ impl PollerMetrics {
 
     pub fn inventory_invalid_targets(&self) -> u64 {
         self.inventory_invalid_targets.load(Ordering::Relaxed)
+    }
+
+    /// A write of `database.inventory_cache_file` was attempted.
+    pub fn inventory_cache_written(&self, ok: bool) {
+        self.inventory_cache_writes.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.inventory_cache_write_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn inventory_cache_writes(&self) -> u64 {
+        self.inventory_cache_writes.load(Ordering::Relaxed)
+    }
+
+    pub fn inventory_cache_write_failures(&self) -> u64 {
+        self.inventory_cache_write_failures.load(Ordering::Relaxed)
+    }
+
+    pub fn set_inventory_from_cache(&self, from_cache: bool) {
+        self.inventory_from_cache
+            .store(from_cache, Ordering::Relaxed);
+    }
+
+    pub fn inventory_from_cache(&self) -> bool {
+        self.inventory_from_cache.load(Ordering::Relaxed)
     }
 
     pub fn reload_successful(&self) -> bool {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_postgres::{GenericClient, IsolationLevel};
 
@@ -13,7 +14,8 @@ use super::StoreError;
 use crate::config::{RawCredential, RawTarget};
 
 /// One `credentials` row. `sealed` is what `credential_fields::seal` stored.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable for the on-disk inventory cache: `sealed` stays encrypted there too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCredential {
     pub name: String,
     pub credential_type: String,
@@ -22,7 +24,7 @@ pub struct StoredCredential {
 }
 
 /// One `devices` row with its modules (in position order), labels and credential name.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StoredDevice {
     pub kind: String,
     pub name: String,
@@ -37,7 +39,7 @@ pub struct StoredDevice {
 
 /// The inventory as stored, ordered by name (credentials) and by kind then name (devices).
 /// Compared as a whole to tell whether anything changed since the last load.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct StoredInventory {
     pub credentials: Vec<StoredCredential>,
     pub devices: Vec<StoredDevice>,
