@@ -505,75 +505,204 @@ fn a_poller_killed_with_sigkill_comes_back_with_its_whole_inventory() {
     assert!(credentials.contains("\"db-v2c\""), "{credentials}");
 }
 
+/// A secret of a database credential that must never reach the cache file in clear.
+const CACHE_CANARY: &str = "cache-canary-community-5e1f";
+
+fn from_cache(metrics: &str) -> Option<f64> {
+    sample_value(metrics, "ispmonitor_inventory_from_cache")
+}
+
+fn database_routers(metrics: &str) -> Option<f64> {
+    sample_value(
+        metrics,
+        "ispmonitor_inventory_targets{kind=\"router\",source=\"database\"}",
+    )
+}
+
+/// `serve` (no --migrate: the database may be down) with the test's database and key.
+fn serve_during_outage(config: &Path, pg: &PrivatePostgres) -> Ispmonitor {
+    let url = pg.url();
+    Ispmonitor::start_with_env(
+        config,
+        &[],
+        &[
+            ("ISPMONITOR_DATABASE_URL", url.as_str()),
+            ("ISPMONITOR_SECRET_KEY", api::SECRET_KEY),
+        ],
+    )
+}
+
 #[test]
 fn a_poller_restarted_during_a_database_outage_polls_the_file_and_catches_up_by_itself() {
     let pg = PrivatePostgres::start();
     let agent = Snmpd::start_with(fixed_values());
     let dir = tempfile::tempdir().unwrap();
-    let config = write(
-        dir.path(),
-        &snmp_config(
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let cache_file = state.join("inventory.json");
+    let database = |cache: &str| {
+        snmp_config(
             "{interval: 1s, timeout: 800ms}",
             &format!(
-                "database: {{resync_interval: 1s, connect_timeout: 1s}}\ntargets:\n{}",
+                "database: {{resync_interval: 1s, connect_timeout: 1s{cache}}}\ntargets:\n{}",
                 router("file-r", &agent)
             ),
-        ),
+        )
+    };
+    let with_cache = write(
+        dir.path(),
+        &database(", inventory_cache_file: state/inventory.json"),
     );
-    let server = serve_with_database(&config, &pg.url());
+    let without_cache = dir.path().join("without-cache.yaml");
+    std::fs::write(&without_cache, database("")).unwrap();
+
+    let server = serve_with_database(&with_cache, &pg.url());
     let operator = Api::new(
         &server.api_addr,
         Some(&api::create_token(&pg.url(), "operator", "ops")),
     );
-    let created = operator.post("/api/v1/routers", &api_router("api-r1", &agent));
-    assert_eq!(created.status, 201, "{}", created.text());
-    server.wait_for_metrics("the API router polled", Duration::from_secs(15), |m| {
-        up(m, "api-r1", "snmp") == Some(1.0)
+    // api-r1 polls with a database credential, so its sealed secret must open from the cache.
+    for credential in [
+        json!({"name": "db-v2c", "type": "snmp", "version": "2c", "community": "public"}),
+        json!({"name": "db-canary", "type": "snmp", "version": "2c", "community": CACHE_CANARY}),
+    ] {
+        let created = operator.post("/api/v1/credentials", &credential);
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    let mut r1 = api_router("api-r1", &agent);
+    r1["credential"] = json!("db-v2c");
+    for body in [r1, api_router("api-gone", &agent)] {
+        let created = operator.post("/api/v1/routers", &body);
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    server.wait_for_metrics("the API routers polled", Duration::from_secs(15), |m| {
+        up(m, "api-r1", "snmp") == Some(1.0) && up(m, "api-gone", "snmp") == Some(1.0)
     });
+    wait_until(
+        "the cache file to hold both routers",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&cache_file)
+                .is_ok_and(|text| text.contains("\"api-r1\"") && text.contains("\"api-gone\""))
+        },
+    );
+    let written = server.metrics();
+    assert!(sample_value(&written, "ispmonitor_inventory_cache_writes_total") >= Some(1.0));
+    assert_eq!(
+        sample_value(&written, "ispmonitor_inventory_cache_write_failures_total"),
+        Some(0.0)
+    );
+    assert_eq!(from_cache(&written), Some(0.0), "the database is in force");
+    let text = std::fs::read_to_string(&cache_file).unwrap();
+    assert!(text.contains("\"db-canary\""), "{text}");
+    assert!(
+        !text.contains(CACHE_CANARY),
+        "a clear secret in the cache: {text}"
+    );
+    assert!(
+        !text.contains("public"),
+        "a clear secret in the cache: {text}"
+    );
     server.signal("KILL");
     let _ = server.wait_exit(Duration::from_secs(5));
 
-    // Two faults at once: the database is gone when the poller comes back.
+    // While no poller watches, a router is deleted; then the database goes away too.
+    pg.psql("DELETE FROM devices WHERE name = 'api-gone'");
     pg.kill_postmaster();
-    let env = [
-        ("ISPMONITOR_DATABASE_URL", pg.url()),
-        ("ISPMONITOR_SECRET_KEY", api::SECRET_KEY.to_string()),
-    ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let file_r = expected_from_agent(&agent, "file-r");
+    let api_r1 = expected_from_agent(&agent, "api-r1");
+
+    // Without the option (the old behaviour): only the file's router is known.
+    let server = serve_during_outage(&without_cache, &pg);
+    server.wait_for_metrics("the file's router polled", Duration::from_secs(10), |m| {
+        up(m, "file-r", "snmp") == Some(1.0)
+    });
+    watch(
+        &server,
+        Duration::from_secs(2),
+        Duration::from_millis(250),
+        |m| {
+            assert_healthy(m, "file-r", &file_r, 2.5);
+            assert_eq!(
+                up(m, "api-r1", "snmp"),
+                None,
+                "no cache, no database routers"
+            );
+            assert_eq!(database_routers(m), Some(0.0));
+            assert_eq!(from_cache(m), Some(0.0));
+        },
+    );
+    server.signal("KILL");
+    let _ = server.wait_exit(Duration::from_secs(5));
+
+    // With the option: the cached inventory is polled at once, exact values included.
     let started = Instant::now();
-    let server = Ispmonitor::start_with_env(&config, &[], &env);
+    let server = serve_during_outage(&with_cache, &pg);
+    server.wait_for_metrics(
+        "the cached routers polled without a database",
+        Duration::from_secs(10),
+        |m| {
+            ["file-r", "api-r1", "api-gone"]
+                .iter()
+                .all(|t| up(m, t, "snmp") == Some(1.0))
+        },
+    );
     println!(
-        "ready {:?} after start without its database",
+        "every cached router polled {:?} after a start without its database",
         started.elapsed()
     );
-    let file_r = expected_from_agent(&agent, "file-r");
-    let during =
-        server.wait_for_metrics("the file's router polled", Duration::from_secs(10), |m| {
-            up(m, "file-r", "snmp") == Some(1.0)
-        });
-    assert_healthy(&during, "file-r", &file_r, 2.5);
-    // The database's inventory is not cached on disk: until the database is back its routers
-    // are not known to this process (reported, not asserted, so a future cache passes too).
-    println!(
-        "API router polled during the outage after a restart: {}",
-        up(&during, "api-r1", "snmp") == Some(1.0)
+    watch(
+        &server,
+        Duration::from_secs(2),
+        Duration::from_millis(250),
+        |m| {
+            assert_healthy(m, "file-r", &file_r, 2.5);
+            assert_healthy(m, "api-r1", &api_r1, 2.5);
+            assert_eq!(
+                from_cache(m),
+                Some(1.0),
+                "the inventory came from the cache"
+            );
+            assert_eq!(database_routers(m), Some(2.0));
+            assert_eq!(last_sync(m), 0.0, "no database read yet");
+        },
+    );
+    assert!(
+        sync_failures(&server.metrics()) > 0.0,
+        "the database is still down"
+    );
+    let logs = server.stderr_now();
+    assert!(
+        logs.contains(&format!(
+            "inventory loaded from cache file {} (2 devices, written at ",
+            cache_file.display()
+        )),
+        "{logs}"
     );
 
+    // The database back: its content wins (api-gone goes), the gauge returns to 0.
     pg.start_again();
     let back = server.wait_for_metrics(
-        "the database's router polled once the database is back",
+        "the database's content in force again",
         Duration::from_secs(20),
-        |m| up(m, "api-r1", "snmp") == Some(1.0),
+        |m| from_cache(m) == Some(0.0) && up(m, "api-gone", "snmp").is_none(),
     );
-    assert_healthy(&back, "api-r1", &expected_from_agent(&agent, "api-r1"), 2.5);
+    assert!(last_sync(&back) > 0.0, "the sync timestamp advances");
+    assert_eq!(database_routers(&back), Some(1.0));
+    assert_healthy(&back, "api-r1", &api_r1, 2.5);
     assert_healthy(&back, "file-r", &file_r, 2.5);
-    assert_eq!(
-        sample_value(
-            &back,
-            "ispmonitor_inventory_targets{kind=\"router\",source=\"database\"}"
-        ),
-        Some(1.0)
+    wait_until(
+        "the cache file rewritten without api-gone",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&cache_file).is_ok_and(|text| !text.contains("\"api-gone\"")),
     );
+    let logs = server.stop_and_logs();
+    assert!(!logs.contains(CACHE_CANARY), "{logs}");
+    let leftovers: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("inventory.json")]);
 }
 
 #[test]
