@@ -515,6 +515,67 @@ fn the_secret_key_is_a_mounted_file_from_the_existing_secret() {
     }
 }
 
+/// The config file a container reads, from its `--config=` argument and the ConfigMap.
+fn config_of<'a>(docs: &'a [Value], container: &Value) -> (String, Value) {
+    let args = strings(&container["args"]);
+    let path = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--config="))
+        .unwrap_or_else(|| panic!("no --config in {args:?}"));
+    let mounts = container["volumeMounts"].as_array().expect("mounts");
+    let mount = mounts
+        .iter()
+        .find(|m| m["mountPath"] == path)
+        .unwrap_or_else(|| panic!("{path} is not mounted: {mounts:?}"));
+    let key = mount["subPath"].as_str().expect("a ConfigMap key");
+    let map: &'a Value = one_of_kind(docs, "ConfigMap");
+    let text = map["data"][key].as_str().expect("the ConfigMap key");
+    let config: Value = serde_saphyr::from_str(text).expect("the config parses");
+    (path.to_string(), config)
+}
+
+#[test]
+fn the_poller_keeps_its_inventory_cache_on_an_emptydir() {
+    let docs = render("default", &[]);
+    let poller = one_of_kind(&docs, "StatefulSet");
+    let container = &containers(poller)[0];
+    let (_, config) = config_of(&docs, container);
+    let file = config["database"]["inventory_cache_file"]
+        .as_str()
+        .expect("the poller's config names the cache file");
+    let dir = Path::new(file).parent().unwrap();
+    let mounts = container["volumeMounts"].as_array().expect("mounts");
+    let mount = mounts
+        .iter()
+        .find(|m| Path::new(m["mountPath"].as_str().unwrap()) == dir)
+        .unwrap_or_else(|| panic!("nothing mounted at {}", dir.display()));
+    assert_ne!(mount["readOnly"], true, "the cache directory is writable");
+    let volume = poller["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the cache volume");
+    assert!(volume["emptyDir"].is_object(), "{volume}");
+    // The API does not poll: its config has no cache file.
+    let api = one_of_kind(&docs, "Deployment");
+    let (_, api_config) = config_of(&docs, &containers(api)[0]);
+    assert!(
+        api_config["database"]["inventory_cache_file"].is_null(),
+        "{api_config}"
+    );
+
+    let off = render("default", &["poller.inventoryCache.enabled=false"]);
+    let poller = one_of_kind(&off, "StatefulSet");
+    let (_, config) = config_of(&off, &containers(poller)[0]);
+    assert!(
+        config["database"]["inventory_cache_file"].is_null(),
+        "{config}"
+    );
+    let volumes = poller["spec"]["template"]["spec"]["volumes"].to_string();
+    assert!(!volumes.contains("inventory-cache"), "{volumes}");
+}
+
 #[test]
 fn a_database_url_in_the_config_value_is_refused() {
     let out = template_raw(&[

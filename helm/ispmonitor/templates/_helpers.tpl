@@ -85,6 +85,20 @@ app.kubernetes.io/component: {{ .component }}
 /etc/ispmonitor/config.yaml
 {{- end }}
 
+{{/* The pollers' config: config.yaml plus the inventory cache file (configmap.yaml). */}}
+{{- define "ispmonitor.pollerConfigPath" -}}
+/etc/ispmonitor/poller.yaml
+{{- end }}
+
+{{/* Where a poller keeps its copy of the database inventory: the inventory-cache emptyDir. */}}
+{{- define "ispmonitor.inventoryCacheDir" -}}
+/var/lib/ispmonitor
+{{- end }}
+
+{{- define "ispmonitor.inventoryCacheFile" -}}
+{{ include "ispmonitor.inventoryCacheDir" . }}/inventory-cache.json
+{{- end }}
+
 {{- define "ispmonitor.secretKeyPath" -}}
 /etc/ispmonitor/secret-key/key
 {{- end }}
