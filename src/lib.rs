@@ -10,6 +10,8 @@ pub mod config;
 pub mod demo;
 pub mod error_text;
 pub mod file_limit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod inventory;
 pub mod license;
