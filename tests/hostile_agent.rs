@@ -58,20 +58,23 @@ impl HostileAgent {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
         // Spoofers: another loopback address, and the agent's own address on another port.
-        let spoofers = [
-            UdpSocket::bind("127.0.0.2:0").expect("bind spoofer on 127.0.0.2"),
-            UdpSocket::bind("127.0.0.1:0").expect("bind spoofer on another port"),
-        ];
+        let sockets = Sockets {
+            own: socket,
+            spoofers: [
+                UdpSocket::bind("127.0.0.2:0").expect("bind spoofer on 127.0.0.2"),
+                UdpSocket::bind("127.0.0.1:0").expect("bind spoofer on another port"),
+            ],
+        };
         let thread = {
             let (stop, requests) = (stop.clone(), requests.clone());
             std::thread::spawn(move || {
                 let mut buffer = vec![0u8; MAX_DATAGRAM];
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok((len, peer)) = socket.recv_from(&mut buffer) else {
+                    let Ok((len, peer)) = sockets.own.recv_from(&mut buffer) else {
                         continue;
                     };
                     requests.fetch_add(1, Ordering::Relaxed);
-                    answer(behaviour, &socket, &spoofers, &buffer[..len], peer);
+                    answer(behaviour, &sockets, &buffer[..len], peer);
                 }
             })
         };
@@ -97,13 +100,17 @@ impl Drop for HostileAgent {
     }
 }
 
-fn answer(
-    behaviour: Behaviour,
-    socket: &UdpSocket,
-    spoofers: &[UdpSocket],
-    request: &[u8],
-    peer: SocketAddr,
-) {
+/// The agent's own socket and the spoofers' (another address, another port).
+struct Sockets {
+    own: UdpSocket,
+    spoofers: [UdpSocket; 2],
+}
+
+fn answer(behaviour: Behaviour, sockets: &Sockets, request: &[u8], peer: SocketAddr) {
+    let Sockets {
+        own: socket,
+        spoofers,
+    } = sockets;
     if behaviour == Behaviour::Flood {
         for datagram in flood_datagrams() {
             let _ = socket.send_to(&datagram, peer);
@@ -304,7 +311,7 @@ fn target_line(name: &str, port: u16) -> String {
     )
 }
 
-/// Polls every second with a 1.5 s... no: a 2 s interval and a 1.5 s deadline per poll.
+/// A poll every 2 s, each with a 1.5 s deadline.
 const INTERVAL: Duration = Duration::from_secs(2);
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
