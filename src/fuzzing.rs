@@ -185,7 +185,7 @@ const ENTRY: [u32; 9] = [1, 3, 6, 1, 2, 1, 2, 2, 1];
 
 /// Requests a script may still get answered after its bytes run out (an agent that never
 /// ends the walk); more would only make each fuzz input slower.
-const ENDLESS_REQUESTS: usize = 200;
+const ENDLESS_REQUESTS: usize = 50;
 
 /// How a walk driven by [`walk_script`] ended.
 #[derive(Debug, Clone, PartialEq)]

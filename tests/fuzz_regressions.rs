@@ -348,11 +348,11 @@ fn a_walk_with_decreasing_or_duplicate_oids_ends_with_an_error() {
 
 #[test]
 fn an_endless_walk_ends_when_the_agent_stops_and_keeps_its_rows_in_order() {
-    // Increasing OIDs forever: the scripted agent answers 200 more requests, then goes
+    // Increasing OIDs forever: the scripted agent answers 50 more requests, then goes
     // silent; the walk fails with a timeout (in serve, the poll deadline ends it sooner).
     let report = walk_script(&[2, 7, 20]);
     assert_eq!(report.result, Err(SnmpError::Timeout));
-    assert!(report.requests <= 202, "{report:?}");
+    assert!(report.requests <= 52, "{report:?}");
     // An agent that moves on to the next column ends every column cleanly.
     let report = walk_script(&[0, 1, 10, 3, 3, 0, 8, 0, 8, 3, 8]);
     assert_eq!(report.result, Ok(vec![2]), "{report:?}");
