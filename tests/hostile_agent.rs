@@ -375,11 +375,14 @@ fn hostile_agents_fail_their_polls_within_deadline_and_memory_while_others_stay_
     let metrics = serve.metrics();
     let logs = serve.stop_and_logs();
     eprintln!(
-        "peak RSS {peak_rss:.1} MiB; requests seen: flood {}, endless {}, repeats {}, spoofed {}",
+        "peak RSS {peak_rss:.1} MiB; requests seen: flood {}, endless {}, repeats {}, spoofed {}; \
+         endless failed with {:?}, walks stopped by the byte cap: {}",
         flood.requests(),
         endless.requests(),
         repeats.requests(),
-        spoofed.requests()
+        spoofed.requests(),
+        failure_reason(&metrics, "endless"),
+        logs.matches("walk stopped after").count()
     );
 
     // The real device kept being polled, every interval, successfully.
