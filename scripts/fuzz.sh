@@ -63,10 +63,11 @@ for target in $targets; do
     -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" \
     "$corpus" "fuzz/seeds/$target" >"$logs/$target.log" 2>&1 || status=$?
-  runs=$(grep -oE 'Done [0-9]+ runs' "$logs/$target.log" | grep -oE '[0-9]+' | tail -1)
+  # libFuzzer's final stats (also printed after a crash); the last progress line otherwise.
+  runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$logs/$target.log" |
+    grep -oE '[0-9]+$' | tail -1 || true)
   if [ -z "$runs" ]; then
-    runs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$logs/$target.log" |
-      grep -oE '[0-9]+$' | tail -1)
+    runs=$(grep -oE '^#[0-9]+' "$logs/$target.log" | tr -d '#' | tail -1 || true)
   fi
   new=$(comm -13 <(echo "$before") <(find "$artifacts" -type f | sort) | sed '/^$/d')
   crashes=$(echo -n "$new" | grep -c . || true)

@@ -9,30 +9,23 @@ use ispmonitor::fuzzing::{
 use ispmonitor::poller::snmp::error::SnmpError;
 use ispmonitor::poller::snmp::value::SnmpValue;
 
-/// The entry point each target's inputs go through (the same dispatch as fuzz/fuzz_targets/).
-fn replay(target: &str, input: &[u8]) {
+/// Runs one input through its target's entry point (the same dispatch as fuzz/fuzz_targets/)
+/// and says whether the decoder refused it (an error, no reply, not an echo reply).
+fn replay(target: &str, input: &[u8]) -> bool {
     match target {
-        "snmp_response" => {
-            if let Some((&selector, datagram)) = input.split_first() {
-                if selector & 0x80 == 0 {
-                    let _ = snmp_community_response(datagram);
-                } else {
-                    let _ = snmp_v3_response(datagram, V3Case::from_selector(selector));
-                }
+        "snmp_response" => match input.split_first() {
+            None => true,
+            Some((&selector, datagram)) if selector & 0x80 == 0 => {
+                snmp_community_response(datagram).is_err()
             }
-        }
-        "snmp_walk" => {
-            let _ = walk_script(input);
-        }
-        "ssh_output" => {
-            let _ = ssh_output(input);
-        }
-        "icmp_reply" => {
-            let _ = icmp_datagram(input);
-        }
-        "agent_request" => {
-            let _ = agent_request(input);
-        }
+            Some((&selector, datagram)) => {
+                snmp_v3_response(datagram, V3Case::from_selector(selector)).is_err()
+            }
+        },
+        "snmp_walk" => walk_script(input).result.is_err(),
+        "ssh_output" => ssh_output(input).is_err(),
+        "icmp_reply" => !icmp_datagram(input).is_some_and(|verdict| verdict.is_reply()),
+        "agent_request" => agent_request(input) == AgentOutcome::Dropped,
         other => panic!("unknown fuzz target folder {other}"),
     }
 }
@@ -60,10 +53,23 @@ fn inputs(kind: &str) -> Vec<(String, PathBuf)> {
 }
 
 #[test]
-fn every_committed_crash_input_is_handled() {
-    for (target, path) in inputs("regressions") {
+fn every_regression_input_gives_its_expected_outcome() {
+    let regressions = inputs("regressions");
+    assert!(
+        regressions.len() >= 10,
+        "the hand-written hostile inputs are missing"
+    );
+    for (target, path) in regressions {
         let input = std::fs::read(&path).expect("read regression input");
-        replay(&target, &input);
+        let refused = replay(&target, &input);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with("refused-") {
+            assert!(refused, "{target}/{name} was accepted");
+        } else if name.starts_with("accepted-") {
+            assert!(!refused, "{target}/{name} was refused");
+        } else {
+            panic!("{target}/{name}: name it refused-... or accepted-...");
+        }
     }
 }
 
@@ -83,7 +89,7 @@ fn every_seed_input_is_handled_and_the_seeds_cover_every_target() {
         );
     }
     for (target, path) in seeds.iter().filter(|(_, path)| path.extension().is_none()) {
-        replay(target, &std::fs::read(path).expect("read seed"));
+        let _ = replay(target, &std::fs::read(path).expect("read seed"));
     }
 }
 

@@ -179,3 +179,70 @@ walk_seeds()
 ssh_output_seeds()
 icmp_seeds()
 agent_seeds()
+
+
+def write_regression(target, name, data):
+    folder = os.path.join(HERE, "..", "regressions", target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+def hostile_regressions():
+    """Hand-written hostile inputs: `refused-*` must be refused, `accepted-*` answered."""
+    huge_4gb = bytes([0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF]) + integer(1) + tlv(0x04, b"public")
+    huge_1mb = bytes([0x30, 0x83, 0x10, 0x00, 0x00]) + integer(1) + tlv(0x04, b"public")
+    nested = integer(0)
+    for _ in range(5000):
+        nested = tlv(0x30, nested)
+    huge_arc = bytes([0x2B, 6, 1, 0xA0, 0x80, 0x80, 0x80, 0x80, 0x00])
+    big_arc_varbind = tlv(0x30, tlv(0x30, tlv(0x06, huge_arc) + tlv(0x05, b"")))
+    response = community_message(1, pdu(0xA2, 9, VALUES[:3]))
+    oversized_id = community_message(1, tlv(0xA2, tlv(0x02, bytes([1] + [0] * 8)) + integer(0)
+                                            + integer(0) + seq()))
+    negative_status = community_message(1, tlv(0xA2, integer(1) + integer(-1) + integer(0) + seq()))
+    for name, data in [
+        ("refused-ber-length-4gb", huge_4gb),
+        ("refused-ber-length-1mb", huge_1mb),
+        ("refused-length-beyond-datagram", response[:-3]),
+        ("refused-deep-nesting", nested),
+        ("refused-oid-arc-above-2-32",
+         community_message(1, tlv(0xA2, integer(1) + integer(0) + integer(0) + big_arc_varbind))),
+        ("refused-oversized-request-id", oversized_id),
+        ("refused-negative-error-status", negative_status),
+    ]:
+        write_regression("snmp_response", name, b"\x00" + data)
+    write_regression("snmp_response", "refused-v3-ber-length-4gb", b"\x81" + huge_4gb)
+    write_regression("snmp_response", "refused-v3-discovery-deep-nesting", b"\x82" + nested)
+
+    get_huge_arc = community_message(1, tlv(0xA0, integer(1) + integer(0) + integer(0)
+                                            + big_arc_varbind))
+    bulk_max = community_message(1, tlv(0xA5, integer(3) + integer(0) + integer(2**31 - 1)
+                                        + varbinds([(IF_ENTRY + [2], tlv(0x05, b""))])))
+    for name, data in [
+        ("refused-ber-length-4gb", huge_4gb),
+        ("refused-deep-nesting", nested),
+        ("refused-oid-arc-above-2-32", get_huge_arc),
+        ("accepted-getbulk-max-repetitions-2-31", bulk_max),
+    ]:
+        write_regression("agent_request", name, data)
+
+    # Walk scripts (see tests/fuzz_regressions.rs): an agent repeating OIDs, one going back.
+    write_regression("snmp_walk", "refused-agent-repeats-oids", bytes([1, 4, 10, 3, 2, 0, 8, 0, 8]))
+    write_regression("snmp_walk", "refused-decreasing-oids", bytes([0, 1, 10, 3, 2, 0, 8, 2, 8]))
+    write_regression("snmp_walk", "accepted-rows-then-next-column",
+                     bytes([0, 1, 10, 3, 3, 0, 8, 0, 8, 3, 8]))
+
+    long = b"9" * 200
+    sections = b"".join(b"@@ispmonitor@@ " + n + b"\ncpu " + long + b" " + long + b"\n"
+                        for n in [b"stat", b"meminfo", b"loadavg", b"uptime"])
+    write_regression("ssh_output", "refused-numbers-of-200-digits",
+                     sections + b"@@ispmonitor@@ end\n")
+    write_regression("ssh_output", "refused-not-utf8", b"@@ispmonitor@@ stat\n\xff\xfe\n")
+
+    write_regression("icmp_reply", "refused-truncated-echo-header", bytes([4, 0x12, 0x34, 0, 9, 0, 0, 0]))
+    write_regression("icmp_reply", "refused-ip-header-longer-than-datagram",
+                     bytes([6, 0x12, 0x34, 0, 9]) + bytes([0x4F] * 24))
+
+
+hostile_regressions()
