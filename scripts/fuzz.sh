@@ -82,7 +82,7 @@ for target in $targets; do
     for input in $new; do
       echo "  crashing input: $input" >&2
       echo "  reproduce:      cargo +nightly fuzz run $target $input" >&2
-      echo "  then fix it and: cp $input fuzz/regressions/$target/ (replayed by tests/fuzz_regressions.rs)" >&2
+      echo "  then fix it and: cp $input fuzz/regressions/$target/refused-<what-it-is> (replayed by tests/fuzz_regressions.rs)" >&2
     done
   fi
 done
