@@ -60,16 +60,23 @@ pub enum V3Case {
     Discovery,
     /// A rediscovery: the engine was known and its keys are kept when the id comes back.
     Rediscovery,
+    /// As `AuthPriv`, the message first signed with the user's key (a fuzzer cannot forge an
+    /// HMAC), so decryption and the scoped PDU are reached.
+    SignedAes,
+    /// The same with a DES user: DES needs whole 8-byte blocks, a fuzzer will send others.
+    SignedDes,
 }
 
 impl V3Case {
     /// The case a fuzz input's selector byte chooses.
     pub fn from_selector(selector: u8) -> V3Case {
-        match selector % 4 {
+        match selector % 6 {
             0 => V3Case::NoAuth,
             1 => V3Case::AuthPriv,
             2 => V3Case::Discovery,
-            _ => V3Case::Rediscovery,
+            3 => V3Case::Rediscovery,
+            4 => V3Case::SignedAes,
+            _ => V3Case::SignedDes,
         }
     }
 }
@@ -86,8 +93,11 @@ pub fn snmp_v3_response(datagram: &[u8], case: V3Case) -> Result<Option<Response
     // snmp2 zeroes the digest inside the buffer it is given: hand it a copy, as the session
     // hands it its own receive buffer.
     let mut buffer = datagram.to_vec();
+    if matches!(case, V3Case::SignedAes | V3Case::SignedDes) {
+        sign(&mut buffer);
+    }
     match case {
-        V3Case::NoAuth | V3Case::AuthPriv => {
+        V3Case::NoAuth | V3Case::AuthPriv | V3Case::SignedAes | V3Case::SignedDes => {
             let mut security = known_engine(case).clone();
             let pdu = snmp2::Pdu::from_bytes_with_security(&buffer, Some(&mut security))
                 .map_err(protocol)?;
@@ -123,6 +133,7 @@ pub fn snmp_v3_response(datagram: &[u8], case: V3Case) -> Result<Option<Response
 fn known_engine(case: V3Case) -> &'static v3::Security {
     static NO_AUTH: OnceLock<v3::Security> = OnceLock::new();
     static AUTH_PRIV: OnceLock<v3::Security> = OnceLock::new();
+    static AUTH_PRIV_DES: OnceLock<v3::Security> = OnceLock::new();
     let build = |auth: v3::Auth| {
         v3::Security::new(USER.as_bytes(), AUTH_PASSWORD.as_bytes())
             .with_auth(auth)
@@ -132,15 +143,40 @@ fn known_engine(case: V3Case) -> &'static v3::Security {
             .expect("fuzz credential localises")
             .with_engine_boots_and_time(1, 1_000)
     };
+    let auth_priv = |cipher| v3::Auth::AuthPriv {
+        cipher,
+        privacy_password: PRIV_PASSWORD.as_bytes().to_vec(),
+    };
     match case {
-        V3Case::AuthPriv => AUTH_PRIV.get_or_init(|| {
-            build(v3::Auth::AuthPriv {
-                cipher: v3::Cipher::Aes128,
-                privacy_password: PRIV_PASSWORD.as_bytes().to_vec(),
-            })
-        }),
-        _ => NO_AUTH.get_or_init(|| build(v3::Auth::NoAuthNoPriv)),
+        V3Case::AuthPriv | V3Case::SignedAes | V3Case::Rediscovery => {
+            AUTH_PRIV.get_or_init(|| build(auth_priv(v3::Cipher::Aes128)))
+        }
+        V3Case::SignedDes => AUTH_PRIV_DES.get_or_init(|| build(auth_priv(v3::Cipher::Des))),
+        V3Case::NoAuth | V3Case::Discovery => NO_AUTH.get_or_init(|| build(v3::Auth::NoAuthNoPriv)),
     }
+}
+
+/// Signs a v3 message in place with the fuzz user's SHA-1 key, as the agent would: the digest
+/// field zeroed, HMAC over the whole message, its first 12 bytes written there. Messages
+/// without a 12-byte digest field are left alone.
+fn sign(datagram: &mut [u8]) {
+    static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        UsmAuth::Sha1.localize(
+            &UsmAuth::Sha1.password_to_key(AUTH_PASSWORD.as_bytes()),
+            ENGINE_ID,
+        )
+    });
+    let range = match message::decode_message(datagram) {
+        Ok(Incoming::V3(message)) => message.usm.auth_params_at.clone(),
+        _ => return,
+    };
+    if range.len() != UsmAuth::Sha1.mac_len() {
+        return;
+    }
+    datagram[range.clone()].fill(0);
+    let (digest, len) = UsmAuth::Sha1.mac(key, &[datagram]);
+    datagram[range].copy_from_slice(&digest[..len]);
 }
 
 /// What a session does with a decoded PDU: only a Response is taken, then copied out.
@@ -547,9 +583,16 @@ pub enum AgentOutcome {
     Answered(usize),
 }
 
-/// Decodes a request as the simulator's agent does (v1/v2c and v3 with a real user table)
-/// and answers it from a real simulated router. Panics if an answer exceeds the message size.
+/// Decodes a request as the simulator's agent does (v1/v2c and v3 with a real user table,
+/// SHA-1 + AES-128) and answers it from a real simulated router. Panics if an answer exceeds the message size.
 pub fn agent_request(datagram: &[u8]) -> AgentOutcome {
+    // Half the inputs (those of even length) are signed with the user's key, so the agent's
+    // decryption and PDU decoding are reached; the others exercise its refusals.
+    let mut signed = datagram.to_vec();
+    if signed.len() % 2 == 0 {
+        sign(&mut signed);
+    }
+    let datagram = &signed[..];
     let Ok(incoming) = message::decode_message(datagram) else {
         return AgentOutcome::Dropped;
     };

@@ -115,6 +115,13 @@ fn seeds_are_real_messages_the_decoders_accept() {
         .expect("a valid v3 response")
         .expect("a response, not a discovery");
     assert_eq!(response.varbinds.len(), 9);
+    // Signing gets a message past the digest check, to decryption (which 48 zeros fail).
+    let des = seed("snmp_response", "v3-signed-des-response");
+    let unsigned = snmp_v3_response(&des[1..], V3Case::AuthPriv).expect_err("bad digest");
+    let signed = snmp_v3_response(&des[1..], V3Case::SignedDes).expect_err("bad ciphertext");
+    eprintln!("unsigned: {unsigned}; signed: {signed}");
+    assert!(unsigned.to_string().contains("ignature"), "{unsigned}");
+    assert!(!signed.to_string().contains("ignature"), "{signed}");
     let discovery = seed("snmp_response", "v3-discovery-report");
     assert_eq!(
         snmp_v3_response(&discovery[1..], V3Case::Discovery),

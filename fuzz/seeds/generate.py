@@ -104,6 +104,11 @@ def snmp_response_seeds():
     authpriv = v3_message(3, usm(ENGINE_ID, b"fuzzer", auth=bytes(12), priv=bytes(8)),
                           tlv(0x04, bytes(48)))
     write("snmp_response", "v3-authpriv-response", b"\x81" + authpriv)
+    # Signed by the target before decoding (selectors 4: AES, 5: DES).
+    write("snmp_response", "v3-signed-aes-response", b"\x84" + authpriv)
+    des = v3_message(3, usm(ENGINE_ID, b"fuzzer", auth=bytes(12), priv=bytes(8)),
+                     tlv(0x04, bytes(48)))
+    write("snmp_response", "v3-signed-des-response", b"\x85" + des)
     report = pdu(0xA8, 0, [([1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0], unsigned(1, 0x41))])
     discovery = v3_message(0, usm(ENGINE_ID, b"", boots=3, time=99), scoped(ENGINE_ID, report))
     write("snmp_response", "v3-discovery-report", b"\x82" + discovery)
@@ -170,6 +175,12 @@ def agent_seeds():
     write("agent_request", "v3-discovery",
           v3_message(4, usm(b"", b"", 0, 0), scoped(b"", tlv(0xA0, integer(5) + integer(0)
                                                                   + integer(0) + seq()))))
+    authpriv = v3_message(7, usm(ENGINE_ID, b"fuzzer", auth=bytes(12), priv=bytes(8)),
+                          tlv(0x04, bytes(64)))
+    if len(authpriv) % 2:  # even lengths are signed by the target
+        authpriv = v3_message(7, usm(ENGINE_ID, b"fuzzer", auth=bytes(12), priv=bytes(8)),
+                              tlv(0x04, bytes(65)))
+    write("agent_request", "v3-authpriv-get", authpriv)
     write("agent_request", "v3-noauth-getbulk",
           v3_message(4, usm(ENGINE_ID, b"fuzzer"), scoped(ENGINE_ID, bulk)))
 
@@ -214,6 +225,17 @@ def hostile_regressions():
         write_regression("snmp_response", name, b"\x00" + data)
     write_regression("snmp_response", "refused-v3-ber-length-4gb", b"\x81" + huge_4gb)
     write_regression("snmp_response", "refused-v3-discovery-deep-nesting", b"\x82" + nested)
+    for length in (0, 1, 7, 9, 47):
+        broken = v3_message(3, usm(ENGINE_ID, b"fuzzer", auth=bytes(12), priv=bytes(8)),
+                            tlv(0x04, bytes(length)))
+        write_regression("snmp_response", f"refused-signed-des-ciphertext-of-{length}-bytes",
+                         b"\x85" + broken)
+        write_regression("snmp_response", f"refused-signed-aes-ciphertext-of-{length}-bytes",
+                         b"\x84" + broken)
+    short_salt = v3_message(3, usm(ENGINE_ID, b"fuzzer", auth=bytes(12), priv=bytes(3)),
+                            tlv(0x04, bytes(16)))
+    write_regression("snmp_response", "refused-signed-des-salt-of-3-bytes", b"\x85" + short_salt)
+    write_regression("snmp_response", "refused-signed-aes-salt-of-3-bytes", b"\x84" + short_salt)
 
     get_huge_arc = community_message(1, tlv(0xA0, integer(1) + integer(0) + integer(0)
                                             + big_arc_varbind))
