@@ -27,3 +27,6 @@ done
 echo "== cargo test"
 # CI=true makes a missing peer a failure inside the tests as well.
 cargo test --all-targets 2>&1 | tee target/test-output.log
+
+# A short run of every cargo-fuzz target (docs/fuzzing.md); fails on any crash.
+bash scripts/fuzz.sh

@@ -11,6 +11,8 @@ pub mod demo;
 pub mod diagnostics;
 pub mod error_text;
 pub mod file_limit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod inventory;
 pub mod license;

@@ -165,7 +165,10 @@ async fn discover(
 
 /// Rediscovery: when the agent still reports the engine id we knew, its keys stay valid and
 /// only boots and time are taken from the Report. `None` when the engine id changed.
-fn read_report_same_engine(report: &mut [u8], previous: &v3::Security) -> Option<v3::Security> {
+pub(crate) fn read_report_same_engine(
+    report: &mut [u8],
+    previous: &v3::Security,
+) -> Option<v3::Security> {
     let mut security = previous.clone();
     security.reset_engine_counters();
     match Pdu::from_bytes_with_security(report, Some(&mut security)) {
@@ -179,7 +182,10 @@ fn read_report_same_engine(report: &mut [u8], previous: &v3::Security) -> Option
 }
 
 /// Learns a new engine from a discovery Report (snmp2 localises the keys to it).
-fn read_report(report: &mut [u8], template: &v3::Security) -> Result<v3::Security, DiscoveryError> {
+pub(crate) fn read_report(
+    report: &mut [u8],
+    template: &v3::Security,
+) -> Result<v3::Security, DiscoveryError> {
     let mut security = template.clone();
     security.reset_engine_id();
     security.reset_engine_counters();

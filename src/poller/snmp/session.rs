@@ -491,11 +491,17 @@ async fn send(session: &mut AsyncSession, request: Request<'_>) -> Result<Respon
 }
 
 fn copy_response(pdu: &snmp2::Pdu<'_>) -> Result<Response, AttemptError> {
+    response_from_pdu(pdu).map_err(AttemptError::Setup)
+}
+
+/// Copies a decoded PDU's status and varbinds into owned values (also the fuzz targets' way
+/// from a datagram to a `Response`).
+pub(crate) fn response_from_pdu(pdu: &snmp2::Pdu<'_>) -> Result<Response, SnmpError> {
     // A 1472-byte reply carries 40 to 70 varbinds: one allocation for the usual case.
     let mut varbinds = Vec::with_capacity(64);
     for (name, value) in pdu.varbinds.clone() {
         let oid = oid_from_snmp2(&name)
-            .ok_or_else(|| AttemptError::Setup(SnmpError::Protocol("OID arc above 2^32".into())))?;
+            .ok_or_else(|| SnmpError::Protocol("OID arc above 2^32".into()))?;
         varbinds.push((oid, SnmpValue::from_snmp2(&value)));
     }
     Ok(Response {

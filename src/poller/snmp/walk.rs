@@ -12,6 +12,12 @@ use crate::config::oid::format_oid;
 /// A walk stops a column after this many rows: a guard against agents that never end a table.
 pub const MAX_ROWS_PER_COLUMN: usize = 100_000;
 
+/// A walk fails once its replies add up to this many bytes of varbinds: with the row cap alone,
+/// an agent answering 64 KB datagrams of long strings could make one poll hold gigabytes before
+/// its deadline. The largest real tables (20,000 interfaces, every if_mib column) stay under
+/// 20 MiB.
+pub const MAX_WALK_BYTES: usize = 64 << 20;
+
 /// error-status tooBig: the reply would not fit in one message.
 const TOO_BIG: u32 = 1;
 
@@ -141,6 +147,26 @@ fn total_progress(columns: &[ColumnWalk]) -> usize {
     columns.iter().map(ColumnWalk::progress).sum()
 }
 
+/// What a walk needs from a session: its SNMP version and one request at a time. A trait so the
+/// fuzz target (`crate::fuzzing`) can feed scripted, hostile replies through this very loop.
+pub trait Transport {
+    fn version(&self) -> SnmpVersion;
+    fn request(
+        &mut self,
+        request: Request<'_>,
+    ) -> impl std::future::Future<Output = Result<Response, SnmpError>>;
+}
+
+impl Transport for Session {
+    fn version(&self) -> SnmpVersion {
+        Session::version(self)
+    }
+
+    async fn request(&mut self, request: Request<'_>) -> Result<Response, SnmpError> {
+        Session::request(self, request).await
+    }
+}
+
 /// Walks several columns (or any subtrees) together and returns their rows in request order,
 /// with requests sized to the default message size. Targets polled again and again use
 /// [`walk_sized`] with their own [`BulkSizing`], which learns from each walk.
@@ -155,8 +181,8 @@ pub async fn walk(
 /// Walks several columns together, each GETBULK carrying as many columns and repetitions as fit
 /// in the agent's message size (never more than `max_repetitions` repetitions), and teaches
 /// `sizing` what the columns cost for the next walk.
-pub async fn walk_sized(
-    session: &mut Session,
+pub async fn walk_sized<T: Transport>(
+    session: &mut T,
     roots: &[Oid],
     sizing: &mut BulkSizing,
     max_repetitions: u32,
@@ -192,11 +218,30 @@ pub async fn walk_sized(
         if total_progress(&columns) == before {
             return Err(SnmpError::Protocol("walk made no progress".into()));
         }
+        check_walk_bytes(&columns)?;
     }
     for column in &columns {
         sizing.learn(&column.root, column.rows.len(), column.wire);
     }
     Ok(columns.into_iter().map(ColumnWalk::into_rows).collect())
+}
+
+/// Fails the walk once its replies exceed [`MAX_WALK_BYTES`], naming the column that brought
+/// the most.
+fn check_walk_bytes(columns: &[ColumnWalk]) -> Result<(), SnmpError> {
+    let total: usize = columns.iter().map(|column| column.wire.bytes).sum();
+    if total <= MAX_WALK_BYTES {
+        return Ok(());
+    }
+    let biggest = columns
+        .iter()
+        .max_by_key(|column| column.wire.bytes)
+        .map(|column| format_oid(&column.root))
+        .unwrap_or_default();
+    Err(SnmpError::Protocol(format!(
+        "walk stopped after {total} bytes of replies (limit {} MiB), most in column {biggest}",
+        MAX_WALK_BYTES >> 20
+    )))
 }
 
 /// The unfinished columns, those with the fewest rows first (request order among equals), so
@@ -216,8 +261,8 @@ enum BulkStep {
     TooBig,
 }
 
-async fn walk_step_getbulk(
-    session: &mut Session,
+async fn walk_step_getbulk<T: Transport>(
+    session: &mut T,
     columns: &mut [ColumnWalk],
     active: &[usize],
     max_repetitions: u32,
@@ -241,8 +286,8 @@ async fn walk_step_getbulk(
 }
 
 /// SNMPv1 has no GETBULK and snmp2's GETNEXT takes one OID: one request per column and row.
-async fn walk_step_getnext(
-    session: &mut Session,
+async fn walk_step_getnext<T: Transport>(
+    session: &mut T,
     columns: &mut [ColumnWalk],
     active: &[usize],
 ) -> Result<(), SnmpError> {
@@ -415,6 +460,16 @@ mod tests {
         }
         assert!(walk.is_done());
         assert_eq!(walk.into_rows().len(), MAX_ROWS_PER_COLUMN);
+    }
+
+    #[test]
+    fn walks_bringing_too_many_bytes_fail_naming_the_column() {
+        let mut columns = vec![column(&[1, 3, 1]), column(&[1, 3, 2])];
+        columns[1].wire.bytes = MAX_WALK_BYTES;
+        assert!(check_walk_bytes(&columns).is_ok());
+        columns[0].wire.bytes = 1;
+        let error = check_walk_bytes(&columns).expect_err("over the limit");
+        assert!(error.to_string().contains("column 1.3.2"), "{error}");
     }
 
     #[test]
