@@ -161,9 +161,9 @@ fn killed_and_frozen_snmpd_fail_alone_and_recover_by_themselves() {
     }
 }
 
-#[test]
-fn killed_sshd_fails_alone_and_the_connection_comes_back_by_itself() {
-    let mut sshd = Sshd::start(SshdOptions::default());
+/// An snmpd polled as `r1` and `sshd` polled as `web-1` (key login), both every second with
+/// no SNMP retries: the config file's path and the agent.
+fn router_and_server_config(sshd: &Sshd) -> (Snmpd, PathBuf) {
     let key = keygen(sshd.dir(), "id_ed25519", "ed25519", "");
     sshd.authorize(&key);
     let agent = Snmpd::start_with(fixed_values());
@@ -185,6 +185,13 @@ fn killed_sshd_fails_alone_and_the_connection_comes_back_by_itself() {
             &targets,
         ),
     );
+    (agent, config)
+}
+
+#[test]
+fn killed_sshd_fails_alone_and_the_connection_comes_back_by_itself() {
+    let mut sshd = Sshd::start(SshdOptions::default());
+    let (agent, config) = router_and_server_config(&sshd);
     let server = Ispmonitor::start(&config, &[]);
     let r1 = expected_from_agent(&agent, "r1");
     let first = server.wait_for_metrics("both targets up", Duration::from_secs(20), |m| {
@@ -708,27 +715,7 @@ fn a_poller_restarted_during_a_database_outage_polls_the_file_and_catches_up_by_
 #[test]
 fn a_frozen_sshd_times_out_alone_and_polling_resumes_when_it_thaws() {
     let sshd = Sshd::start(SshdOptions::default());
-    let key = keygen(sshd.dir(), "id_ed25519", "ed25519", "");
-    sshd.authorize(&key);
-    let agent = Snmpd::start_with(fixed_values());
-    let ssh_credential = format!(
-        "  ssh: {{type: ssh, username: {TEST_USER}, private_key_file: {}, host_key: \"{}\"}}\n",
-        key.display(),
-        sshd.host_key()
-    );
-    let targets = format!(
-        "targets:\n{}  - {{name: web-1, address: \"127.0.0.1:{}\", kind: server, modules: [linux], credential: ssh}}\n",
-        router("r1", &agent),
-        sshd.port
-    );
-    let config = write(
-        sshd.dir(),
-        &snmp_config_with(
-            "{interval: 1s, timeout: 900ms, snmp: {retries: 0}}",
-            &ssh_credential,
-            &targets,
-        ),
-    );
+    let (agent, config) = router_and_server_config(&sshd);
     let server = Ispmonitor::start(&config, &[]);
     let r1 = expected_from_agent(&agent, "r1");
     server.wait_for_metrics("both targets up", Duration::from_secs(20), |m| {

@@ -20,8 +20,8 @@ use super::pagination::{self, Page, Paged, QueryParams};
 use super::routes::{Access, Route};
 use super::{timestamp, ApiState};
 use crate::config::{
-    self, AuthProtocol, Config, Credential, ExtraInventory, HostKeyPolicy, KeyExtension,
-    PrivProtocol, RawCredential, SecurityLevel, SnmpCredential, SshAuth,
+    self, Config, Credential, ExtraInventory, HostKeyPolicy, KeyExtension, RawCredential,
+    SecurityLevel, SnmpCredential, SshAuth,
 };
 use crate::store::audit::{self, AuditEntry};
 use crate::store::credential_fields::{self, SECRET_FIELDS};
@@ -515,11 +515,11 @@ fn snmp_fields(snmp: &SnmpCredential, set: &mut impl FnMut(&str, Value)) {
     };
     set("security_level", text(level));
     if let Some((protocol, _)) = &v3.auth {
-        set("auth_protocol", text(auth_protocol_name(*protocol)));
+        set("auth_protocol", text(protocol.config_name()));
         set("auth_password_set", Value::Bool(true));
     }
     if let Some((protocol, _)) = &v3.privacy {
-        set("priv_protocol", text(priv_protocol_name(*protocol)));
+        set("priv_protocol", text(protocol.config_name()));
         set("priv_password_set", Value::Bool(true));
     }
     if let Some(extension) = v3.key_extension {
@@ -531,26 +531,6 @@ fn snmp_fields(snmp: &SnmpCredential, set: &mut impl FnMut(&str, Value)) {
     }
     if !v3.context_name.is_empty() {
         set("context_name", text(&v3.context_name));
-    }
-}
-
-fn auth_protocol_name(protocol: AuthProtocol) -> &'static str {
-    match protocol {
-        AuthProtocol::Md5 => "MD5",
-        AuthProtocol::Sha1 => "SHA",
-        AuthProtocol::Sha224 => "SHA224",
-        AuthProtocol::Sha256 => "SHA256",
-        AuthProtocol::Sha384 => "SHA384",
-        AuthProtocol::Sha512 => "SHA512",
-    }
-}
-
-fn priv_protocol_name(protocol: PrivProtocol) -> &'static str {
-    match protocol {
-        PrivProtocol::Des => "DES",
-        PrivProtocol::Aes128 => "AES",
-        PrivProtocol::Aes192 => "AES192",
-        PrivProtocol::Aes256 => "AES256",
     }
 }
 

@@ -245,6 +245,32 @@ pub enum PrivProtocol {
     Aes256,
 }
 
+impl AuthProtocol {
+    /// The name the config file and the API use (net-snmp's spelling).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            AuthProtocol::Md5 => "MD5",
+            AuthProtocol::Sha1 => "SHA",
+            AuthProtocol::Sha224 => "SHA224",
+            AuthProtocol::Sha256 => "SHA256",
+            AuthProtocol::Sha384 => "SHA384",
+            AuthProtocol::Sha512 => "SHA512",
+        }
+    }
+}
+
+impl PrivProtocol {
+    /// The name the config file and the API use (net-snmp's spelling).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            PrivProtocol::Des => "DES",
+            PrivProtocol::Aes128 => "AES",
+            PrivProtocol::Aes192 => "AES192",
+            PrivProtocol::Aes256 => "AES256",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyExtension {
     /// net-snmp's `AES-256` (draft-blumenthal-aes-usm).

@@ -8,9 +8,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::duration::format_duration;
 use crate::config::{
-    Api, AuthProtocol, Config, Credential, Database, Global, HostKeyPolicy, KeyExtension, License,
-    Module, ModuleKind, PrivProtocol, Rate, Secret, SecurityLevel, SnmpCredential, SshAuth,
-    SshCredential, Target,
+    Api, Config, Credential, Database, Global, HostKeyPolicy, KeyExtension, License, Module,
+    ModuleKind, Rate, Secret, SecurityLevel, SnmpCredential, SshAuth, SshCredential, Target,
 };
 
 /// How a secret is shown: always the same placeholder, whatever its value.
@@ -190,9 +189,9 @@ fn snmp_credential(credential: &SnmpCredential) -> Value {
             "version": "3",
             "username": v3.username,
             "security_level": security_level(v3.security_level),
-            "auth_protocol": v3.auth.as_ref().map(|(p, _)| auth_protocol(*p)),
+            "auth_protocol": v3.auth.as_ref().map(|(p, _)| p.config_name()),
             "auth_password": optional_secret(v3.auth.as_ref().map(|(_, s)| s)),
-            "priv_protocol": v3.privacy.as_ref().map(|(p, _)| priv_protocol(*p)),
+            "priv_protocol": v3.privacy.as_ref().map(|(p, _)| p.config_name()),
             "priv_password": optional_secret(v3.privacy.as_ref().map(|(_, s)| s)),
             "key_extension": v3.key_extension.map(|k| match k {
                 KeyExtension::Blumenthal => "blumenthal",
@@ -236,26 +235,6 @@ fn security_level(level: SecurityLevel) -> &'static str {
         SecurityLevel::NoAuthNoPriv => "noAuthNoPriv",
         SecurityLevel::AuthNoPriv => "authNoPriv",
         SecurityLevel::AuthPriv => "authPriv",
-    }
-}
-
-fn auth_protocol(protocol: AuthProtocol) -> &'static str {
-    match protocol {
-        AuthProtocol::Md5 => "MD5",
-        AuthProtocol::Sha1 => "SHA",
-        AuthProtocol::Sha224 => "SHA224",
-        AuthProtocol::Sha256 => "SHA256",
-        AuthProtocol::Sha384 => "SHA384",
-        AuthProtocol::Sha512 => "SHA512",
-    }
-}
-
-fn priv_protocol(protocol: PrivProtocol) -> &'static str {
-    match protocol {
-        PrivProtocol::Des => "DES",
-        PrivProtocol::Aes128 => "AES",
-        PrivProtocol::Aes192 => "AES192",
-        PrivProtocol::Aes256 => "AES256",
     }
 }
 
