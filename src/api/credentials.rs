@@ -20,8 +20,7 @@ use super::pagination::{self, Page, Paged, QueryParams};
 use super::routes::{Access, Route};
 use super::{timestamp, ApiState};
 use crate::config::{
-    self, Config, Credential, ExtraInventory, HostKeyPolicy, KeyExtension, RawCredential,
-    SecurityLevel, SnmpCredential, SshAuth,
+    self, Config, Credential, ExtraInventory, HostKeyPolicy, RawCredential, SnmpCredential, SshAuth,
 };
 use crate::store::audit::{self, AuditEntry};
 use crate::store::credential_fields::{self, SECRET_FIELDS};
@@ -508,12 +507,7 @@ fn snmp_fields(snmp: &SnmpCredential, set: &mut impl FnMut(&str, Value)) {
     };
     set("version", text("3"));
     set("username", text(&v3.username));
-    let level = match v3.security_level {
-        SecurityLevel::NoAuthNoPriv => "noAuthNoPriv",
-        SecurityLevel::AuthNoPriv => "authNoPriv",
-        SecurityLevel::AuthPriv => "authPriv",
-    };
-    set("security_level", text(level));
+    set("security_level", text(v3.security_level.config_name()));
     if let Some((protocol, _)) = &v3.auth {
         set("auth_protocol", text(protocol.config_name()));
         set("auth_password_set", Value::Bool(true));
@@ -523,11 +517,7 @@ fn snmp_fields(snmp: &SnmpCredential, set: &mut impl FnMut(&str, Value)) {
         set("priv_password_set", Value::Bool(true));
     }
     if let Some(extension) = v3.key_extension {
-        let name = match extension {
-            KeyExtension::Blumenthal => "blumenthal",
-            KeyExtension::Reeder => "reeder",
-        };
-        set("key_extension", text(name));
+        set("key_extension", text(extension.config_name()));
     }
     if !v3.context_name.is_empty() {
         set("context_name", text(&v3.context_name));

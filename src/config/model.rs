@@ -245,6 +245,17 @@ pub enum PrivProtocol {
     Aes256,
 }
 
+impl SecurityLevel {
+    /// The name the config file and the API use.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            SecurityLevel::NoAuthNoPriv => "noAuthNoPriv",
+            SecurityLevel::AuthNoPriv => "authNoPriv",
+            SecurityLevel::AuthPriv => "authPriv",
+        }
+    }
+}
+
 impl AuthProtocol {
     /// The name the config file and the API use (net-snmp's spelling).
     pub fn config_name(self) -> &'static str {
@@ -277,6 +288,16 @@ pub enum KeyExtension {
     Blumenthal,
     /// Cisco's `AES-256-C` (draft-reeder-snmpv3-usm-3desede).
     Reeder,
+}
+
+impl KeyExtension {
+    /// The name the config file and the API use.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            KeyExtension::Blumenthal => "blumenthal",
+            KeyExtension::Reeder => "reeder",
+        }
+    }
 }
 
 /// What to collect. Built-in SNMP modules need no entry in the config file.

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::config::duration::format_duration;
 use crate::config::{
     Api, Config, Credential, Database, Global, HostKeyPolicy, KeyExtension, License, Module,
-    ModuleKind, Rate, Secret, SecurityLevel, SnmpCredential, SshAuth, SshCredential, Target,
+    ModuleKind, Rate, Secret, SnmpCredential, SshAuth, SshCredential, Target,
 };
 
 /// How a secret is shown: always the same placeholder, whatever its value.
@@ -188,15 +188,12 @@ fn snmp_credential(credential: &SnmpCredential) -> Value {
             "type": "snmp",
             "version": "3",
             "username": v3.username,
-            "security_level": security_level(v3.security_level),
+            "security_level": v3.security_level.config_name(),
             "auth_protocol": v3.auth.as_ref().map(|(p, _)| p.config_name()),
             "auth_password": optional_secret(v3.auth.as_ref().map(|(_, s)| s)),
             "priv_protocol": v3.privacy.as_ref().map(|(p, _)| p.config_name()),
             "priv_password": optional_secret(v3.privacy.as_ref().map(|(_, s)| s)),
-            "key_extension": v3.key_extension.map(|k| match k {
-                KeyExtension::Blumenthal => "blumenthal",
-                KeyExtension::Reeder => "reeder",
-            }),
+            "key_extension": v3.key_extension.map(KeyExtension::config_name),
             "context_name": v3.context_name,
         }),
     }
@@ -228,14 +225,6 @@ fn ssh_credential(credential: &SshCredential) -> Value {
         }
     }
     view
-}
-
-fn security_level(level: SecurityLevel) -> &'static str {
-    match level {
-        SecurityLevel::NoAuthNoPriv => "noAuthNoPriv",
-        SecurityLevel::AuthNoPriv => "authNoPriv",
-        SecurityLevel::AuthPriv => "authPriv",
-    }
 }
 
 fn module(module: &Module) -> Value {
