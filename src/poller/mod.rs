@@ -4,6 +4,7 @@ pub mod icmp;
 pub mod job;
 pub mod label_set;
 pub mod outcome;
+pub mod routeros;
 pub mod results;
 pub mod scheduler;
 pub mod snmp;
