@@ -233,7 +233,7 @@ pub static CATALOG: &[FamilySpec] = &[
     spec!(POLLER, "ispmonitor_poll_duration_seconds", H, ["protocol", "result"],
         "Duration of finished polls"),
     spec!(POLLER, "ispmonitor_poll_errors_total", C, ["protocol", "reason"],
-        "Failed polls by reason: timeout, unreachable, auth, protocol_error, parse_error, host_key_mismatch, command_failed"),
+        "Failed polls by reason: timeout, unreachable, auth, protocol_error, parse_error, host_key_mismatch, command_failed, tls_error"),
     spec!(POLLER, "ispmonitor_poll_schedule_lag_seconds", H, ["protocol"],
         "How late polls started compared with their planned time"),
     spec!(POLLER, "ispmonitor_polls_skipped_total", C, ["protocol"],

@@ -169,7 +169,7 @@ fn a_missing_config_file_is_one_problem_naming_the_file() {
 }
 
 /// Secret values written in the fixtures and in the YAML below; none may appear in a message.
-const SECRETS: [&str; 9] = [
+const SECRETS: [&str; 10] = [
     "inline-community-1",
     "file-community-1",
     "auth-pass-1",
@@ -179,6 +179,7 @@ const SECRETS: [&str; 9] = [
     "leaky-auth-pass-9",
     "leaky-priv-pass-9",
     "tiny9",
+    "fixture-routeros-secret",
 ];
 
 #[test]
@@ -334,4 +335,49 @@ fn ssh_error_messages_never_quote_passwords_passphrases_or_keys() {
             );
         }
     }
+}
+
+#[test]
+fn routeros_fixture_builds_the_expected_model() {
+    use ispmonitor::config::{RouterOsSection, Target};
+    use ispmonitor::poller::Protocol;
+    let config = load_file(&fixture_dir("valid").join("routeros.yaml")).expect("loads");
+    let routeros = |name: &str| match &*config.credentials[name] {
+        Credential::RouterOs(c) => c.clone(),
+        other => panic!("{name}: routeros credential expected, got {other:?}"),
+    };
+    let plain = routeros("mikrotik");
+    assert_eq!(plain.username, "monitor");
+    assert_eq!(plain.password.expose(), "fixture-routeros-password-1");
+    assert_eq!(plain.tls, None, "the plain API unless tls: true");
+    let pinned = routeros("mikrotik_tls");
+    assert_eq!(
+        pinned.password.expose(),
+        "fixture-routeros-password-2",
+        "password_file is read relative to the config and trimmed"
+    );
+    let tls = pinned.tls.expect("tls settings");
+    assert_eq!(
+        tls.ca_certificates.len(),
+        1,
+        "the PEM file's one certificate"
+    );
+    assert_eq!(tls.server_name.as_deref(), Some("edge-1.example"));
+    assert!(!tls.insecure_skip_verify, "verification is on by default");
+    assert!(routeros("mikrotik_lab").tls.unwrap().insecure_skip_verify);
+    let target =
+        |name: &str| -> &Target { config.targets.iter().find(|t| t.name == name).unwrap() };
+    assert_eq!(target("edge-1-api").protocols(), [Protocol::RouterOs]);
+    assert_eq!(target("edge-2-api").port, Some(8729));
+    let ModuleKind::RouterOs(subscribers) = &config.modules["subscribers"].kind else {
+        panic!("routeros module expected");
+    };
+    assert_eq!(
+        subscribers.collect.iter().copied().collect::<Vec<_>>(),
+        [RouterOsSection::Pppoe, RouterOsSection::Dhcp]
+    );
+    let ModuleKind::RouterOs(built_in) = &config.modules["routeros"].kind else {
+        panic!("the built-in routeros module");
+    };
+    assert_eq!(built_in.collect.len(), RouterOsSection::ALL.len());
 }

@@ -92,7 +92,7 @@ pub enum SnmpVersion {
 #[serde(deny_unknown_fields)]
 pub struct CredentialBody {
     pub name: String,
-    /// `snmp` or `ssh`.
+    /// `snmp`, `ssh` or `routeros`.
     #[serde(rename = "type")]
     pub credential_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +129,16 @@ pub struct CredentialBody {
     pub accept_new_host_keys: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_key: Option<String>,
+    /// RouterOS: API-SSL instead of the plain API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
+    /// RouterOS: a PEM file on the poller's disk (CAs, or the router's self-signed certificate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community_set: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -478,6 +488,20 @@ pub fn file_view(name: &str, credential: &Credential) -> CredentialView {
                 HostKeyPolicy::Pinned(key) => set("host_key", Value::String(key.clone())),
             }
             "ssh"
+        }
+        Credential::RouterOs(routeros) => {
+            set("username", Value::String(routeros.username.clone()));
+            set("password_set", Value::Bool(true));
+            set("tls", Value::Bool(routeros.tls.is_some()));
+            if let Some(tls) = &routeros.tls {
+                if let Some(name) = &tls.server_name {
+                    set("server_name", Value::String(name.clone()));
+                }
+                if tls.insecure_skip_verify {
+                    set("insecure_skip_verify", Value::Bool(true));
+                }
+            }
+            "routeros"
         }
     };
     CredentialView {

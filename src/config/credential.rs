@@ -10,6 +10,9 @@ use super::model::{
     SnmpV3Credential,
 };
 use super::raw::RawCredential;
+use super::routeros_credential::{
+    routeros_only_fields, validate_routeros_credential, RouterOsContext,
+};
 use super::secret::Secret;
 use super::secret_source::{resolve_secret, SecretSource};
 use super::ssh_credential::{validate_ssh_credential, SshContext};
@@ -66,15 +69,25 @@ fn validate_credential(
             };
             return validate_ssh_credential(&ssh_context, raw, problems);
         }
+        Some("routeros") => {
+            let routeros_context = RouterOsContext {
+                path,
+                base_dir: context.base_dir,
+            };
+            return validate_routeros_credential(&routeros_context, raw, problems);
+        }
         Some(other) => {
             problems.add(
                 format!("{path}.type"),
-                format!("unknown credential type {other:?} (supported: snmp, ssh)"),
+                format!("unknown credential type {other:?} (supported: snmp, ssh, routeros)"),
             );
             return None;
         }
         None => {
-            problems.add(format!("{path}.type"), "missing (supported: snmp, ssh)");
+            problems.add(
+                format!("{path}.type"),
+                "missing (supported: snmp, ssh, routeros)",
+            );
             return None;
         }
     }
@@ -97,8 +110,6 @@ fn reject_ssh_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
         ("private_key_file", raw.private_key_file.is_some()),
         ("passphrase", raw.passphrase.is_some()),
         ("passphrase_file", raw.passphrase_file.is_some()),
-        ("password", raw.password.is_some()),
-        ("password_file", raw.password_file.is_some()),
         ("agent", raw.agent.is_some()),
         ("known_hosts_file", raw.known_hosts_file.is_some()),
         ("accept_new_host_keys", raw.accept_new_host_keys.is_some()),
@@ -109,6 +120,22 @@ fn reject_ssh_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
         path,
         &ssh_only,
         "only applies to ssh credentials, not to this snmp credential",
+        problems,
+    );
+    let password = [
+        ("password", raw.password.is_some()),
+        ("password_file", raw.password_file.is_some()),
+    ];
+    reject_fields(
+        path,
+        &password,
+        "only applies to ssh and routeros credentials, not to this snmp credential",
+        problems,
+    );
+    reject_fields(
+        path,
+        &routeros_only_fields(raw),
+        "only applies to routeros credentials, not to this snmp credential",
         problems,
     );
 }

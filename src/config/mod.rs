@@ -11,6 +11,8 @@ mod names;
 pub mod oid;
 mod parse;
 pub mod raw;
+mod routeros_credential;
+mod routeros_module;
 pub mod secret;
 mod secret_source;
 mod server_sections;

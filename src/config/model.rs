@@ -153,6 +153,7 @@ pub struct Rate {
 pub enum Credential {
     Snmp(SnmpCredential),
     Ssh(SshCredential),
+    RouterOs(RouterOsCredential),
 }
 
 impl Credential {
@@ -161,8 +162,30 @@ impl Credential {
         match self {
             Credential::Snmp(_) => crate::poller::Protocol::Snmp,
             Credential::Ssh(_) => crate::poller::Protocol::Ssh,
+            Credential::RouterOs(_) => crate::poller::Protocol::RouterOs,
         }
     }
+}
+
+/// How the poller logs in to a MikroTik router's API (8728, or API-SSL on 8729).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterOsCredential {
+    pub username: String,
+    pub password: Secret,
+    /// `None`: the plain API, where the password crosses the network in clear.
+    pub tls: Option<RouterOsTls>,
+}
+
+/// How the router's certificate is checked. Verification is on unless explicitly turned off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterOsTls {
+    /// DER certificates from `ca_file`: CAs to trust instead of the public roots, or the
+    /// router's own self-signed certificate, which is then trusted exactly as it is.
+    pub ca_certificates: Vec<Vec<u8>>,
+    /// The name the certificate must carry (default: the target's host).
+    pub server_name: Option<String>,
+    /// Accept any certificate (encryption without authentication). Never the default.
+    pub insecure_skip_verify: bool,
 }
 
 /// How the poller logs in to a Linux server and checks that it is the right server.
@@ -312,6 +335,7 @@ pub enum ModuleKind {
     Snmp(SnmpModule),
     Ssh(SshModule),
     Icmp(IcmpModule),
+    RouterOs(RouterOsModule),
 }
 
 impl Module {
@@ -320,6 +344,53 @@ impl Module {
             ModuleKind::Snmp(_) => crate::poller::Protocol::Snmp,
             ModuleKind::Ssh(_) => crate::poller::Protocol::Ssh,
             ModuleKind::Icmp(_) => crate::poller::Protocol::Icmp,
+            ModuleKind::RouterOs(_) => crate::poller::Protocol::RouterOs,
+        }
+    }
+}
+
+/// What to read from a MikroTik router over its API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterOsModule {
+    pub collect: std::collections::BTreeSet<RouterOsSection>,
+}
+
+/// One part of a RouterOS poll: the menus it reads and the families it produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RouterOsSection {
+    /// `/ppp/active` count of PPPoE sessions.
+    Pppoe,
+    /// `/ip/dhcp-server/lease` counts by status.
+    Dhcp,
+    /// `/ip/firewall/connection` count and the tracking table's limit.
+    Firewall,
+    /// `/system/resource`.
+    Resource,
+    /// `/system/health`.
+    Health,
+    /// `/interface` with stats.
+    Interfaces,
+}
+
+impl RouterOsSection {
+    pub const ALL: [RouterOsSection; 6] = [
+        RouterOsSection::Pppoe,
+        RouterOsSection::Dhcp,
+        RouterOsSection::Firewall,
+        RouterOsSection::Resource,
+        RouterOsSection::Health,
+        RouterOsSection::Interfaces,
+    ];
+
+    /// The name `collect:` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouterOsSection::Pppoe => "pppoe",
+            RouterOsSection::Dhcp => "dhcp",
+            RouterOsSection::Firewall => "firewall",
+            RouterOsSection::Resource => "resource",
+            RouterOsSection::Health => "health",
+            RouterOsSection::Interfaces => "interfaces",
         }
     }
 }

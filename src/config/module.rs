@@ -10,17 +10,21 @@ use super::model::{
 use super::names::{check_label_name, check_metric_name, check_object_name, METRIC_PREFIX};
 use super::oid::{format_oid, parse_oid};
 use super::raw::{RawMetric, RawModule};
+use super::routeros_module::{
+    default_routeros_module, validate_routeros_module, BUILT_IN_ROUTEROS_MODULE,
+};
 use super::ssh_module::{default_ssh_module, validate_ssh_module, BUILT_IN_SSH_MODULE};
 use super::validate::{int_in_range, Problems};
 
 /// Modules every config has without declaring them.
-pub const BUILT_IN_MODULE_NAMES: [&str; 6] = [
+pub const BUILT_IN_MODULE_NAMES: [&str; 7] = [
     "system",
     "if_mib",
     "host_resources",
     "bgp4",
     icmp_module::BUILT_IN_NAME,
     BUILT_IN_SSH_MODULE,
+    BUILT_IN_ROUTEROS_MODULE,
 ];
 
 fn built_in(name: &str) -> Option<SnmpModule> {
@@ -53,9 +57,31 @@ pub fn validate_modules(
             kind: default_ssh_module(),
         }),
     );
+    modules.insert(
+        BUILT_IN_ROUTEROS_MODULE.to_string(),
+        Arc::new(Module {
+            name: BUILT_IN_ROUTEROS_MODULE.to_string(),
+            kind: default_routeros_module(),
+        }),
+    );
     for (name, module) in raw {
         let path = format!("modules.{name}");
+        if module.collect.is_some() && module.module_type.as_deref() != Some("routeros") {
+            problems.add(
+                format!("{path}.collect"),
+                "only applies to routeros modules",
+            );
+        }
         match module.module_type.as_deref() {
+            Some("routeros") => {
+                let before = problems.len();
+                check_module_name(&path, name, problems);
+                let kind = validate_routeros_module(&path, module, problems);
+                if let (Some(kind), true) = (kind, problems.len() == before) {
+                    let name = name.clone();
+                    modules.insert(name.clone(), Arc::new(Module { name, kind }));
+                }
+            }
             Some("icmp") => {
                 check_module_name(&path, name, problems);
                 if let Some(icmp) = validate_icmp_module(&path, module, problems) {
@@ -109,11 +135,11 @@ fn validate_custom_module(
         Some("snmp") => {}
         Some(other) => problems.add(
             format!("{path}.type"),
-            format!("unknown module type {other:?} (supported: snmp, ssh, icmp)"),
+            format!("unknown module type {other:?} (supported: snmp, ssh, icmp, routeros)"),
         ),
         None => problems.add(
             format!("{path}.type"),
-            "missing (supported: snmp, ssh, icmp)",
+            "missing (supported: snmp, ssh, icmp, routeros)",
         ),
     }
     for field in icmp_module::fields_set(raw) {

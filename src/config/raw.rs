@@ -168,6 +168,11 @@ pub struct RawCredential {
     pub accept_new_host_keys: Option<bool>,
     pub host_key: Option<String>,
     pub host_key_file: Option<String>,
+    // RouterOS API (`type: routeros`); `username` and `password(_file)` are shared with SSH.
+    pub tls: Option<bool>,
+    pub ca_file: Option<String>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
 }
 
 /// One entry under `modules:`.
@@ -190,6 +195,9 @@ pub struct RawModule {
     // SSH modules (`type: ssh`).
     pub filesystems: Option<RawFilesystemFilter>,
     pub max_output_bytes: Option<i64>,
+
+    // RouterOS modules (`type: routeros`): which sections to read.
+    pub collect: Option<Vec<String>>,
 }
 
 /// `filesystems:` of an SSH module: which mounts are reported.

@@ -62,6 +62,14 @@ fn reject_snmp_fields(path: &str, raw: &RawCredential, problems: &mut Problems) 
             );
         }
     }
+    for (field, is_set) in super::routeros_credential::routeros_only_fields(raw) {
+        if is_set {
+            problems.add(
+                format!("{path}.{field}"),
+                "only applies to routeros credentials, not to this ssh credential",
+            );
+        }
+    }
 }
 
 fn ssh_username(path: &str, username: Option<&str>, problems: &mut Problems) -> Option<String> {

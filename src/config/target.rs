@@ -177,9 +177,9 @@ fn target_modules(
     all_found.then_some(modules)
 }
 
-/// The target's credential. SNMP and SSH modules need a credential of their protocol; ICMP
-/// needs none. A target has one credential, so SNMP and SSH modules cannot be mixed on one
-/// target (two targets with the same address do that). A target's own `host_key` pins the SSH
+/// The target's credential. SNMP, SSH and RouterOS modules need a credential of their
+/// protocol; ICMP needs none. A target has one credential, so those modules cannot be mixed on
+/// one target (two targets with the same address do that). A target's own `host_key` pins the SSH
 /// server's key, replacing the credential's host-key policy for this target only.
 fn target_credential(
     path: &str,
@@ -233,7 +233,7 @@ fn target_credential(
 }
 
 /// The one protocol whose credential the target's modules need (`Ok(None)`: none needed);
-/// `None` when SNMP and SSH modules are mixed, which is reported.
+/// `None` when modules of two credential protocols are mixed, which is reported.
 fn needed_credential_protocol(
     path: &str,
     raw: &RawTarget,
@@ -253,11 +253,15 @@ fn needed_credential_protocol(
     match needed.as_slice() {
         [] => Some(None),
         [one] => Some(Some(*one)),
-        _ => {
+        several => {
+            let names: Vec<&str> = several.iter().map(|p| p.as_str()).collect();
             problems.add(
                 format!("{path}.modules"),
-                "mixes snmp and ssh modules, but a target has one credential; \
-                 declare two targets with the same address (one per protocol)",
+                format!(
+                    "mixes {} modules, but a target has one credential; \
+                     declare one target per protocol with the same address",
+                    names.join(" and ")
+                ),
             );
             None
         }

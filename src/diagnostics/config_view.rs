@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::config::duration::format_duration;
 use crate::config::{
     Api, Config, Credential, Database, Global, HostKeyPolicy, KeyExtension, License, Module,
-    ModuleKind, Rate, Secret, SnmpCredential, SshAuth, SshCredential, Target,
+    ModuleKind, Rate, RouterOsCredential, Secret, SnmpCredential, SshAuth, SshCredential, Target,
 };
 
 /// How a secret is shown: always the same placeholder, whatever its value.
@@ -173,7 +173,21 @@ fn credential(credential: &Credential) -> Value {
     match credential {
         Credential::Snmp(snmp) => snmp_credential(snmp),
         Credential::Ssh(ssh) => ssh_credential(ssh),
+        Credential::RouterOs(routeros) => routeros_credential(routeros),
     }
+}
+
+fn routeros_credential(credential: &RouterOsCredential) -> Value {
+    let tls = credential.tls.as_ref();
+    json!({
+        "type": "routeros",
+        "username": credential.username,
+        "password": secret(&credential.password),
+        "tls": tls.is_some(),
+        "ca_certificates": tls.map(|t| t.ca_certificates.len()),
+        "server_name": tls.and_then(|t| t.server_name.clone()),
+        "insecure_skip_verify": tls.map(|t| t.insecure_skip_verify),
+    })
 }
 
 fn snmp_credential(credential: &SnmpCredential) -> Value {
@@ -231,6 +245,10 @@ fn module(module: &Module) -> Value {
     match &module.kind {
         ModuleKind::Snmp(_) => json!({"type": "snmp"}),
         ModuleKind::Ssh(ssh) => json!({"type": "ssh", "max_output_bytes": ssh.max_output_bytes}),
+        ModuleKind::RouterOs(routeros) => json!({
+            "type": "routeros",
+            "collect": routeros.collect.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        }),
         ModuleKind::Icmp(icmp) => json!({
             "type": "icmp",
             "count": icmp.count,

@@ -121,6 +121,7 @@ fn probe_target(
             None => target.modules_for(Protocol::Snmp),
         },
         Protocol::Ssh => target.modules_for(Protocol::Ssh),
+        Protocol::RouterOs => target.modules_for(Protocol::RouterOs),
         Protocol::Icmp => target
             .modules_for(Protocol::Icmp)
             .iter()
@@ -171,6 +172,7 @@ fn success_message(protocol: Protocol, sys_name: Option<&str>) -> String {
         (Protocol::Snmp, None) => "answered the system group".into(),
         (Protocol::Ssh, _) => "connected, host key verified, logged in, command ran".into(),
         (Protocol::Icmp, _) => "answered an echo request".into(),
+        (Protocol::RouterOs, _) => "connected, logged in to the API, commands answered".into(),
     }
 }
 
@@ -191,9 +193,19 @@ fn failure_message(protocol: Protocol, reason: FailureReason, timeout: Duration)
              protocols)"
                 .into()
         }
+        (Protocol::RouterOs, FailureReason::Auth) => {
+            "the router refused the API login (user name or password, or the user's group \
+             lacks the api policy)"
+                .into()
+        }
         (_, FailureReason::Auth) => "the server refused the login".into(),
         (_, FailureReason::HostKeyMismatch) => {
             "the server's host key is not the one configured (or is unknown)".into()
+        }
+        (_, FailureReason::TlsError) => {
+            "the TLS handshake failed: the certificate is not trusted (set ca_file to the \
+             router's certificate or its CA) or is for another name (set server_name)"
+                .into()
         }
         (_, FailureReason::CommandFailed) => "logged in, but the collection command failed".into(),
         (_, FailureReason::ProtocolError) => {

@@ -17,8 +17,8 @@ pub struct PollerMetrics {
     errors: Mutex<BTreeMap<(Protocol, FailureReason), u64>>,
     schedule_lag: Mutex<BTreeMap<Protocol, Histogram>>,
     skipped: Mutex<BTreeMap<Protocol, u64>>,
-    active: [AtomicI64; 3],
-    queued: [AtomicI64; 3],
+    active: [AtomicI64; Protocol::ALL.len()],
+    queued: [AtomicI64; Protocol::ALL.len()],
     reload_successful: AtomicU64,
     /// Unix time in milliseconds; 0 means never.
     reload_success_ms: AtomicU64,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::icmp::{IcmpJob, IcmpPoller};
 use super::outcome::{PollOutcome, Protocol};
+use super::routeros::{RouterOsJob, RouterOsPoller};
 use super::snmp::{SnmpJob, SnmpPoller};
 use super::ssh::{SshJob, SshPoller};
 use crate::config::{Credential, Global, Target};
@@ -55,6 +56,7 @@ pub fn new_poller(
         Protocol::Snmp => Ok(Box::new(snmp_poller(target, global)?)),
         Protocol::Icmp => Ok(Box::new(icmp_poller(target)?)),
         Protocol::Ssh => Ok(Box::new(ssh_poller(target)?)),
+        Protocol::RouterOs => Ok(Box::new(routeros_poller(target)?)),
     }
 }
 
@@ -118,6 +120,30 @@ fn ssh_poller(target: &Arc<Target>) -> Result<SshPoller, JobError> {
         target: target.clone(),
         credential,
         modules: target.modules_for(Protocol::Ssh),
+        timeout: target.timeout,
+    }))
+}
+
+impl TargetPoller for RouterOsPoller {
+    fn poll(&mut self) -> PollFuture<'_> {
+        Box::pin(RouterOsPoller::poll(self))
+    }
+}
+
+fn routeros_poller(target: &Arc<Target>) -> Result<RouterOsPoller, JobError> {
+    let credential = match target.credential.as_deref() {
+        Some(Credential::RouterOs(c)) => c.clone(),
+        Some(_) | None => {
+            return Err(JobError::MissingCredential {
+                target: target.name.clone(),
+                protocol: Protocol::RouterOs.as_str(),
+            })
+        }
+    };
+    Ok(RouterOsPoller::new(RouterOsJob {
+        target: target.clone(),
+        credential,
+        modules: target.modules_for(Protocol::RouterOs),
         timeout: target.timeout,
     }))
 }

@@ -12,16 +12,23 @@ pub enum Protocol {
     Snmp,
     Ssh,
     Icmp,
+    RouterOs,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 3] = [Protocol::Snmp, Protocol::Ssh, Protocol::Icmp];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Snmp,
+        Protocol::Ssh,
+        Protocol::Icmp,
+        Protocol::RouterOs,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Snmp => "snmp",
             Protocol::Ssh => "ssh",
             Protocol::Icmp => "icmp",
+            Protocol::RouterOs => "routeros",
         }
     }
 }
@@ -43,10 +50,13 @@ pub enum FailureReason {
     HostKeyMismatch,
     /// SSH: the collection command failed (non-zero exit, killed, or output over the cap).
     CommandFailed,
+    /// TLS: the handshake failed (certificate not trusted or for another name, no common
+    /// protocol version or cipher).
+    TlsError,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 7] = [
+    pub const ALL: [FailureReason; 8] = [
         FailureReason::Timeout,
         FailureReason::Unreachable,
         FailureReason::Auth,
@@ -54,6 +64,7 @@ impl FailureReason {
         FailureReason::ParseError,
         FailureReason::HostKeyMismatch,
         FailureReason::CommandFailed,
+        FailureReason::TlsError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +76,7 @@ impl FailureReason {
             FailureReason::ParseError => "parse_error",
             FailureReason::HostKeyMismatch => "host_key_mismatch",
             FailureReason::CommandFailed => "command_failed",
+            FailureReason::TlsError => "tls_error",
         }
     }
 }

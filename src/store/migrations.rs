@@ -33,10 +33,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "license_state",
         sql: include_str!("migrations/0004_license_state.sql"),
     },
+    Migration {
+        version: 5,
+        name: "routeros_credentials",
+        sql: include_str!("migrations/0005_routeros_credentials.sql"),
+    },
 ];
 
 /// The schema version this build runs on.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Key of the advisory lock that serialises migrations ("ispmon" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6973_706d_6f6e;
