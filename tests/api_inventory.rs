@@ -994,3 +994,66 @@ fn without_a_database_the_yaml_inventory_is_read_only_and_without_a_key_secrets_
         "credential": "file_v2c", "modules": ["system"]});
     expect(&operator.post("/api/v1/routers", &on_file_credential), 201);
 }
+
+const ROUTEROS_PASSWORD: &str = "rosPass-Secret-6023";
+
+#[test]
+fn routeros_credentials_and_routers_go_through_the_api_sealed_and_validated() {
+    let env = Env::start();
+    let body = json!({"name": "mikrotik", "type": "routeros", "username": "monitor",
+        "password": ROUTEROS_PASSWORD, "tls": true, "insecure_skip_verify": true});
+    let created = env.operator.post("/api/v1/credentials", &body);
+    expect(&created, 201);
+    assert!(!created.text().contains(ROUTEROS_PASSWORD), "{}", created.text());
+    let view = env.viewer.get("/api/v1/credentials/mikrotik").json();
+    assert_eq!(view["type"], "routeros");
+    assert_eq!(view["password_set"], true, "{view}");
+    assert_eq!(view["tls"], true, "{view}");
+    assert_eq!(view["insecure_skip_verify"], true, "{view}");
+    assert!(view.get("password").is_none(), "{view}");
+    assert_eq!(open_secrets(&env.db, "mikrotik")["password"], ROUTEROS_PASSWORD);
+    let in_clear = env.db.psql(&format!(
+        "SELECT count(*) FROM credentials WHERE params::text LIKE '%{ROUTEROS_PASSWORD}%'"
+    ));
+    assert_eq!(in_clear, "0", "the password is sealed, not in params");
+
+    // A router polled over the API; the schema (version 5) takes the new type.
+    let edge = json!({"name": "edge-1-api", "address": "10.0.0.1", "credential": "mikrotik",
+        "modules": ["routeros"]});
+    expect(&env.operator.post("/api/v1/routers", &edge), 201);
+    let mixed = json!({"name": "edge-2", "address": "10.0.0.2", "credential": "mikrotik",
+        "modules": ["routeros", "if_mib"]});
+    assert_eq!(
+        field_of(&env.operator.post("/api/v1/routers", &mixed), 422),
+        "modules"
+    );
+
+    // Bad bodies name the field and change nothing.
+    let before = env.db.psql("SELECT count(*) FROM credentials");
+    let cases = [
+        (json!({"name": "r2", "type": "routeros", "username": "monitor"}), "password"),
+        (
+            json!({"name": "r3", "type": "routeros", "username": "monitor",
+                "password": ROUTEROS_PASSWORD, "server_name": "edge.example"}),
+            "server_name",
+        ),
+        (
+            json!({"name": "r4", "type": "routeros", "username": "a=b",
+                "password": ROUTEROS_PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"name": "r5", "type": "routeros", "username": "monitor",
+                "password": ROUTEROS_PASSWORD, "community": "public"}),
+            "community",
+        ),
+    ];
+    for (bad, field) in cases {
+        let r = env.operator.post("/api/v1/credentials", &bad);
+        assert_eq!(field_of(&r, 422), field, "{bad}");
+        assert!(!r.text().contains(ROUTEROS_PASSWORD), "{}", r.text());
+    }
+    assert_eq!(env.db.psql("SELECT count(*) FROM credentials"), before);
+    let Env { server, .. } = env;
+    assert!(!server.stop_and_logs().contains(ROUTEROS_PASSWORD));
+}
