@@ -15,7 +15,7 @@ use crate::simulator::control;
 use crate::simulator::credentials::SimCredentials;
 use crate::simulator::fleet::{FleetAddresses, Layout};
 use crate::simulator::scenario::{ScenarioKind, ScenarioRequest};
-use crate::simulator::service::{RunningFleet, SimulatorOptions};
+use crate::simulator::service::{RouterOsOptions, RunningFleet, SimulatorOptions};
 use crate::simulator::write_config::{FleetConfig, LocalHost, LocalSsh, TargetVersion};
 
 /// The demo's troubled routers: device index -> what is wrong with it.
@@ -33,6 +33,7 @@ fn credentials(args: &SimCredentialArgs) -> SimCredentials {
         auth_password: args.v3_auth_password.clone(),
         privacy: args.v3_priv_protocol,
         priv_password: args.v3_priv_password.clone(),
+        routeros_password: args.routeros_password.clone(),
     }
 }
 
@@ -65,6 +66,13 @@ fn fleet_options(fleet: &FleetArgs, scenario: ScenarioRequest) -> SimulatorOptio
         scenario,
         credentials: credentials(&fleet.credentials),
         frozen_at: fleet.freeze_time,
+        mikrotik_devices: fleet.mikrotik_devices.clone(),
+        routeros: RouterOsOptions {
+            port: fleet.routeros.port,
+            tls_port: fleet.routeros.tls_port,
+            tls_cert: fleet.routeros.tls_cert.clone(),
+            tls_key: fleet.routeros.tls_key.clone(),
+        },
     }
 }
 
@@ -202,6 +210,18 @@ fn demo_options(args: &DemoArgs) -> SimulatorOptions {
         scenario,
         credentials: SimCredentials::default(),
         frozen_at: None,
+        mikrotik_devices: Vec::new(),
+        // With `--port 0` (tests) the API ports are the system's choice too, so demos run side
+        // by side.
+        routeros: if args.port == 0 {
+            RouterOsOptions {
+                port: 0,
+                tls_port: 0,
+                ..RouterOsOptions::default()
+            }
+        } else {
+            RouterOsOptions::default()
+        },
     }
 }
 
