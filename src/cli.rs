@@ -420,20 +420,20 @@ pub struct RouterOsArgs {
     /// per device; with --consecutive-ports, device N uses this port + N).
     #[arg(long = "routeros-port", env = "ISPMONITOR_SIM_ROUTEROS_PORT",
           default_value_t = crate::simulator::routeros::server::DEFAULT_PORT)]
-    pub port: u16,
+    pub routeros_port: u16,
 
     /// TCP port of the API-SSL listeners (served with --routeros-tls-cert and --routeros-tls-key).
     #[arg(long = "routeros-tls-port", env = "ISPMONITOR_SIM_ROUTEROS_TLS_PORT",
           default_value_t = crate::simulator::routeros::server::DEFAULT_TLS_PORT)]
-    pub tls_port: u16,
+    pub routeros_tls_port: u16,
 
     /// PEM certificate (chain) of API-SSL.
     #[arg(long = "routeros-tls-cert", env = "ISPMONITOR_SIM_ROUTEROS_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
+    pub routeros_tls_cert: Option<PathBuf>,
 
     /// PEM private key of API-SSL.
     #[arg(long = "routeros-tls-key", env = "ISPMONITOR_SIM_ROUTEROS_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
+    pub routeros_tls_key: Option<PathBuf>,
 }
 
 /// What the simulated agents accept. Defaults are the documented ones; values are never logged.
@@ -671,9 +671,9 @@ mod tests {
             args.scenario,
             crate::simulator::scenario::ScenarioKind::Healthy
         );
-        assert_eq!(args.fleet.routeros.port, 8728);
-        assert_eq!(args.fleet.routeros.tls_port, 8729);
-        assert!(args.fleet.routeros.tls_cert.is_none());
+        assert_eq!(args.fleet.routeros.routeros_port, 8728);
+        assert_eq!(args.fleet.routeros.routeros_tls_port, 8729);
+        assert!(args.fleet.routeros.routeros_tls_cert.is_none());
         assert!(args.fleet.mikrotik_devices.is_empty());
         assert_eq!(
             args.fleet.credentials.routeros_password.expose(),
@@ -712,7 +712,12 @@ mod tests {
         let help = String::from_utf8(help).unwrap();
         assert!(help.contains("--scenario.fraction"));
         assert!(help.contains("--routeros-tls-cert"));
-        for secret in ["authpass123", "privpass123", "apipass123", "[default: public]"] {
+        for secret in [
+            "authpass123",
+            "privpass123",
+            "apipass123",
+            "[default: public]",
+        ] {
             assert!(!help.contains(secret), "{secret} in simulate --help");
         }
     }

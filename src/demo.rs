@@ -16,7 +16,9 @@ use crate::simulator::credentials::SimCredentials;
 use crate::simulator::fleet::{FleetAddresses, Layout};
 use crate::simulator::scenario::{ScenarioKind, ScenarioRequest};
 use crate::simulator::service::{RouterOsOptions, RunningFleet, SimulatorOptions};
-use crate::simulator::write_config::{FleetConfig, LocalHost, LocalSsh, TargetVersion};
+use crate::simulator::write_config::{
+    FleetConfig, LocalHost, LocalSsh, RouterOsTargets, TargetVersion, ROUTEROS_TARGETS,
+};
 
 /// The demo's troubled routers: device index -> what is wrong with it.
 pub const DEMO_TROUBLE: [(u32, ScenarioKind); 3] = [
@@ -68,10 +70,10 @@ fn fleet_options(fleet: &FleetArgs, scenario: ScenarioRequest) -> SimulatorOptio
         frozen_at: fleet.freeze_time,
         mikrotik_devices: fleet.mikrotik_devices.clone(),
         routeros: RouterOsOptions {
-            port: fleet.routeros.port,
-            tls_port: fleet.routeros.tls_port,
-            tls_cert: fleet.routeros.tls_cert.clone(),
-            tls_key: fleet.routeros.tls_key.clone(),
+            port: fleet.routeros.routeros_port,
+            tls_port: fleet.routeros.routeros_tls_port,
+            tls_cert: fleet.routeros.routeros_tls_cert.clone(),
+            tls_key: fleet.routeros.routeros_tls_key.clone(),
         },
     }
 }
@@ -134,6 +136,14 @@ fn log_started(fleet: &RunningFleet) {
         affected = ?affected,
         "simulated routers are answering SNMP"
     );
+    if let Some(first) = fleet.routeros.first() {
+        tracing::info!(
+            devices = fleet.routeros.len(),
+            first = %first.address,
+            tls = first.tls_address.is_some(),
+            "simulated MikroTik routers are answering the RouterOS API (GET /routeros lists them)"
+        );
+    }
 }
 
 fn write_fleet_config(
@@ -150,6 +160,10 @@ fn write_fleet_config(
         timeout: args.write_config_timeout,
         web_listen: None,
         local_host: None,
+        routeros: ROUTEROS_TARGETS.then(|| RouterOsTargets {
+            endpoints: &fleet.routeros,
+            ca_file: args.fleet.routeros.routeros_tls_cert.as_deref(),
+        }),
     };
     config
         .write(path)
@@ -244,6 +258,10 @@ async fn write_demo_config(
         web_listen: None,
         local_host: Some(LocalHost {
             ssh: local_ssh(dir).await,
+        }),
+        routeros: ROUTEROS_TARGETS.then(|| RouterOsTargets {
+            endpoints: &fleet.routeros,
+            ca_file: None,
         }),
     };
     config

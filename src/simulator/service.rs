@@ -75,7 +75,9 @@ pub enum SimulatorError {
     Agent(#[from] agent::AgentError),
     #[error("cannot start the RouterOS API: {0}")]
     RouterOs(#[from] ApiError),
-    #[error("--mikrotik-devices: device {device} does not exist (the fleet has devices 0 to {last})")]
+    #[error(
+        "--mikrotik-devices: device {device} does not exist (the fleet has devices 0 to {last})"
+    )]
     MikrotikDevice { device: u32, last: u32 },
     #[error("--routeros-tls-cert and --routeros-tls-key go together: give both or neither")]
     HalfTls,

@@ -159,7 +159,9 @@ impl HostResources {
 
     /// The mean of the processors' hrProcessorLoad, in percent (RouterOS's `cpu-load`).
     pub fn average_load(&self, moment: &Moment) -> u32 {
-        let total: i32 = (0..self.cpus as usize).map(|cpu| self.load(cpu, moment)).sum();
+        let total: i32 = (0..self.cpus as usize)
+            .map(|cpu| self.load(cpu, moment))
+            .sum();
         (total.max(0) as u32) / self.cpus.max(1)
     }
 

@@ -194,11 +194,7 @@ impl Device {
             boot: moment.boot,
             condition: moment.condition,
             condition_since: moment.condition_since,
-            interfaces: self
-                .interfaces
-                .iter()
-                .map(|i| i.api_row(&moment))
-                .collect(),
+            interfaces: self.interfaces.iter().map(|i| i.api_row(&moment)).collect(),
             cpu_load: self.host.average_load(&moment),
             cpus: self.host.cpus(),
             memory_total,

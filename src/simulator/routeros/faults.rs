@@ -41,7 +41,9 @@ pub enum FaultsError {
 impl Faults {
     /// Whether the faults apply to `device`.
     pub fn covers(&self, device: u32) -> bool {
-        self.devices.as_ref().is_none_or(|list| list.contains(&device))
+        self.devices
+            .as_ref()
+            .is_none_or(|list| list.contains(&device))
     }
 
     pub fn traps(&self, path: &str) -> bool {

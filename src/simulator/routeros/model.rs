@@ -182,9 +182,7 @@ fn conntrack_limit(peak: f64) -> u64 {
 }
 
 /// How `/system/resource` writes an uptime.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UptimeFormat {
     /// What the API sends: `3w2d4h5m6s`, zero parts left out (`5m`, `0s` at boot).
@@ -275,10 +273,14 @@ mod tests {
             let normal = model.sessions(&day);
             assert!((200..5_000).contains(&normal.pppoe), "{normal:?}");
             assert!(normal.l2tp < normal.pppoe / 10);
-            let spike = model.sessions(&view(1_000.0, 1e6 as u64, Some(ScenarioKind::SessionSpike)));
+            let spike =
+                model.sessions(&view(1_000.0, 1e6 as u64, Some(ScenarioKind::SessionSpike)));
             assert!(spike.pppoe >= 2 * normal.pppoe - 1 && spike.pppoe <= 3 * normal.pppoe + 1);
-            let outage =
-                model.sessions(&view(1_000.0, 1e6 as u64, Some(ScenarioKind::UpstreamOutage)));
+            let outage = model.sessions(&view(
+                1_000.0,
+                1e6 as u64,
+                Some(ScenarioKind::UpstreamOutage),
+            ));
             let share = outage.pppoe as f64 / normal.pppoe as f64;
             assert!((0.045..=0.105).contains(&share), "{share}");
             // Twelve hours later the curve has moved.

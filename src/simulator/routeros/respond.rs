@@ -57,7 +57,7 @@ pub fn respond(command: &Command, router: &Router) -> Sentences {
             Table::from_rows(vec![vec![("name", router.identity.sys_name.clone())]])
         }
         "/interface/print" => interfaces(&router.view.interfaces),
-        "/cancel" => return Box::new(trap_free_done(tag)),
+        "/cancel" => return Box::new(done_only(tag)),
         _ => return Box::new(trap("no such command prefix", tag.as_deref()).into_iter()),
     };
     match print(table, command) {
@@ -66,7 +66,7 @@ pub fn respond(command: &Command, router: &Router) -> Sentences {
     }
 }
 
-fn trap_free_done(tag: Option<String>) -> impl Iterator<Item = Vec<u8>> + Send {
+fn done_only(tag: Option<String>) -> impl Iterator<Item = Vec<u8>> + Send {
     std::iter::once(encode_reply("!done", &[], tag.as_deref()))
 }
 
@@ -131,7 +131,11 @@ fn print(table: Table, command: &Command) -> Result<Sentences, String> {
         }
         let shown: Vec<(&str, &str)> = row
             .iter()
-            .filter(|(name, _)| proplist.as_ref().is_none_or(|l| l.iter().any(|p| p == name)))
+            .filter(|(name, _)| {
+                proplist
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|p| p == name))
+            })
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
         Some(encode_reply("!re", &shown, tag.as_deref()))
@@ -146,7 +150,10 @@ fn yes_no(flag: bool) -> String {
 /// A locally administered MAC address numbered `n` within `space`.
 fn mac(space: u8, n: usize) -> String {
     let b = (n as u32).to_be_bytes();
-    format!("02:{space:02X}:{:02X}:{:02X}:{:02X}:{:02X}", b[0], b[1], b[2], b[3])
+    format!(
+        "02:{space:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+        b[0], b[1], b[2], b[3]
+    )
 }
 
 /// The `n`th address after `base` (an IPv4 address as a number).
@@ -230,9 +237,16 @@ fn connections(router: &Router) -> Table {
                 ),
                 (
                     "dst-address",
-                    format!("{}:{}", address(0xC633_6400, i % 200), if udp { 53 } else { 443 }),
+                    format!(
+                        "{}:{}",
+                        address(0xC633_6400, i % 200),
+                        if udp { 53 } else { 443 }
+                    ),
                 ),
-                ("tcp-state", if udp { "" } else { "established" }.to_string()),
+                (
+                    "tcp-state",
+                    if udp { "" } else { "established" }.to_string(),
+                ),
                 ("timeout", format!("{}s", 10 + i % 300)),
                 ("assured", "true".to_string()),
             ]
@@ -304,7 +318,11 @@ fn interfaces(interfaces: &[ApiInterface]) -> Table {
         .iter()
         .enumerate()
         .map(|(i, row)| {
-            let mtu = if row.kind == "loopback" { 65_536 } else { 1_500 };
+            let mtu = if row.kind == "loopback" {
+                65_536
+            } else {
+                1_500
+            };
             vec![
                 (".id", format!("*{:X}", i + 1)),
                 ("name", row.name.clone()),
@@ -400,6 +418,9 @@ mod tests {
         let second = Reply::parse(&take_sentence(&mut bytes).unwrap().unwrap()).unwrap();
         assert_eq!(first.kind, ReplyKind::Trap);
         assert_eq!(first.get("message"), Some("no such command prefix"));
-        assert_eq!((second.kind, second.tag.as_deref()), (ReplyKind::Done, Some("4")));
+        assert_eq!(
+            (second.kind, second.tag.as_deref()),
+            (ReplyKind::Done, Some("4"))
+        );
     }
 }

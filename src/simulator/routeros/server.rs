@@ -201,14 +201,12 @@ impl ApiServer {
         let acceptor = self.shared.settings.tls.clone().map(TlsAcceptor::from);
         let mut tasks = tokio::task::JoinSet::new();
         for (listener, tls, device) in self.listeners {
-            let acceptor = if tls { acceptor.clone() } else { None };
-            tasks.spawn(accept_loop(
-                listener,
-                acceptor,
+            let serving = Serving {
                 device,
-                self.shared.clone(),
-                shutdown.clone(),
-            ));
+                tls: if tls { acceptor.clone() } else { None },
+                shared: self.shared.clone(),
+            };
+            tasks.spawn(accept_loop(listener, serving, shutdown.clone()));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -221,13 +219,16 @@ fn local(listener: &TcpListener) -> Result<SocketAddr, ApiError> {
     })
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+/// What a listener's connections are served with.
+#[derive(Clone)]
+struct Serving {
     device: Arc<ApiDevice>,
+    /// API-SSL: the handshake comes first.
+    tls: Option<TlsAcceptor>,
     shared: Arc<ApiShared>,
-    shutdown: CancellationToken,
-) {
+}
+
+async fn accept_loop(listener: TcpListener, serving: Serving, shutdown: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -242,30 +243,29 @@ async fn accept_loop(
                 continue;
             }
         };
-        ApiStats::count(&shared.stats.connections);
+        ApiStats::count(&serving.shared.stats.connections);
         let _ = stream.set_nodelay(true);
-        tokio::spawn(handle(
-            stream,
-            tls.clone(),
-            device.clone(),
-            shared.clone(),
-            shutdown.clone(),
-        ));
+        tokio::spawn(handle(stream, serving.clone(), shutdown.clone()));
     }
 }
 
-async fn handle(
-    stream: TcpStream,
-    tls: Option<TlsAcceptor>,
-    device: Arc<ApiDevice>,
-    shared: Arc<ApiShared>,
-    shutdown: CancellationToken,
-) {
+async fn handle(stream: TcpStream, serving: Serving, shutdown: CancellationToken) {
+    let Serving {
+        device,
+        tls,
+        shared,
+    } = serving;
     let Some(acceptor) = tls else {
-        return Connection::new(device, shared).serve(stream, shutdown).await;
+        return Connection::new(device, shared)
+            .serve(stream, shutdown)
+            .await;
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => Connection::new(device, shared).serve(stream, shutdown).await,
+        Ok(Ok(stream)) => {
+            Connection::new(device, shared)
+                .serve(stream, shutdown)
+                .await
+        }
         Ok(Err(error)) => {
             ApiStats::count(&shared.stats.tls_handshake_failures);
             tracing::debug!("RouterOS API-SSL handshake failed: {error}");

@@ -27,16 +27,36 @@ impl ApiStats {
     pub fn rows(&self) -> [(&'static str, &'static str, u64); 8] {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         [
-            ("connections", "RouterOS API connections accepted", read(&self.connections)),
+            (
+                "connections",
+                "RouterOS API connections accepted",
+                read(&self.connections),
+            ),
             (
                 "tls_handshake_failures",
                 "API-SSL connections whose TLS handshake failed",
                 read(&self.tls_handshake_failures),
             ),
-            ("logins", "Successful RouterOS API logins", read(&self.logins)),
-            ("login_failures", "Refused RouterOS API logins", read(&self.login_failures)),
-            ("commands", "RouterOS API commands received and answered", read(&self.commands)),
-            ("traps", "RouterOS API commands answered with !trap", read(&self.traps)),
+            (
+                "logins",
+                "Successful RouterOS API logins",
+                read(&self.logins),
+            ),
+            (
+                "login_failures",
+                "Refused RouterOS API logins",
+                read(&self.login_failures),
+            ),
+            (
+                "commands",
+                "RouterOS API commands received and answered",
+                read(&self.commands),
+            ),
+            (
+                "traps",
+                "RouterOS API commands answered with !trap",
+                read(&self.traps),
+            ),
             (
                 "dropped",
                 "RouterOS API commands left unanswered by a scenario (router-down)",
