@@ -18,7 +18,7 @@ pub struct Simulator {
     pub config: PathBuf,
     /// Control endpoint `host:port`.
     pub control: String,
-    /// Target name and `host:port` of each device, in device order.
+    /// Target name and `host:port` of each device's SNMP target, in device order.
     pub devices: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
@@ -85,9 +85,12 @@ impl Simulator {
     fn read_devices(&self) -> Vec<(String, String)> {
         let config = ispmonitor::config::load_file(&self.config)
             .unwrap_or_else(|e| panic!("the generated config does not load: {e}"));
+        // The SNMP targets only: the MikroTiks' `<name>-api` targets come after them.
+        let api = ispmonitor::simulator::write_config::API_TARGET_SUFFIX;
         config
             .targets
             .iter()
+            .filter(|t| !t.name.ends_with(api))
             .map(|t| (t.name.clone(), t.address.clone()))
             .collect()
     }
