@@ -301,9 +301,7 @@ impl Command {
             } else if let Some(query) = word.strip_prefix('?') {
                 command.queries.push(query.to_string());
             } else if let Some((name, value)) = attribute(&word) {
-                command
-                    .attributes
-                    .push((name.to_string(), value.to_string()));
+                command.attributes.push((name.to_string(), value.to_string()));
             } else if let Some(name) = word.strip_prefix('=') {
                 // `=count-only=` without a value parses above; `=stats` has no second `=`.
                 command.attributes.push((name.to_string(), String::new()));
@@ -372,18 +370,10 @@ mod tests {
             0xFFFF_FFFF,
         ] {
             let bytes = prefix(len);
-            assert_eq!(
-                decode_length(&bytes),
-                Ok(Some((len, bytes.len()))),
-                "{len:#x}"
-            );
+            assert_eq!(decode_length(&bytes), Ok(Some((len, bytes.len()))), "{len:#x}");
             // Every shorter slice asks for more bytes instead of guessing.
             for cut in 0..bytes.len() {
-                assert_eq!(
-                    decode_length(&bytes[..cut]),
-                    Ok(None),
-                    "{len:#x} cut at {cut}"
-                );
+                assert_eq!(decode_length(&bytes[..cut]), Ok(None), "{len:#x} cut at {cut}");
             }
         }
     }
@@ -440,12 +430,7 @@ mod tests {
     #[test]
     fn replies_of_each_kind_decode_with_their_attributes() {
         let parse = |words: &[&str]| {
-            Reply::parse(
-                &words
-                    .iter()
-                    .map(|w| w.as_bytes().to_vec())
-                    .collect::<Vec<_>>(),
-            )
+            Reply::parse(&words.iter().map(|w| w.as_bytes().to_vec()).collect::<Vec<_>>())
         };
         let trap = parse(&["!trap", "=category=2", "=message=no such command", ".tag=7"]).unwrap();
         assert_eq!(trap.kind, ReplyKind::Trap);
