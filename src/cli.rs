@@ -396,9 +396,44 @@ pub struct FleetArgs {
     #[command(flatten)]
     pub credentials: SimCredentialArgs,
 
+    /// Devices (0-based, comma-separated) that are MikroTik routers whatever the seed chose
+    /// (MikroTik devices also serve the RouterOS API).
+    #[arg(
+        long = "mikrotik-devices",
+        env = "ISPMONITOR_SIM_MIKROTIK_DEVICES",
+        value_delimiter = ','
+    )]
+    pub mikrotik_devices: Vec<u32>,
+
+    #[command(flatten)]
+    pub routeros: RouterOsArgs,
+
     /// Stop the simulated clock at this many seconds (tests compare walks value for value).
     #[arg(long = "freeze-time", hide = true, value_parser = parse_delay)]
     pub freeze_time: Option<std::time::Duration>,
+}
+
+/// The RouterOS API of the simulated MikroTik devices.
+#[derive(Debug, Args)]
+pub struct RouterOsArgs {
+    /// TCP port of every MikroTik device's API, on its SNMP address (0: the system picks one
+    /// per device; with --consecutive-ports, device N uses this port + N).
+    #[arg(long = "routeros-port", env = "ISPMONITOR_SIM_ROUTEROS_PORT",
+          default_value_t = crate::simulator::routeros::server::DEFAULT_PORT)]
+    pub routeros_port: u16,
+
+    /// TCP port of the API-SSL listeners (served with --routeros-tls-cert and --routeros-tls-key).
+    #[arg(long = "routeros-tls-port", env = "ISPMONITOR_SIM_ROUTEROS_TLS_PORT",
+          default_value_t = crate::simulator::routeros::server::DEFAULT_TLS_PORT)]
+    pub routeros_tls_port: u16,
+
+    /// PEM certificate (chain) of API-SSL.
+    #[arg(long = "routeros-tls-cert", env = "ISPMONITOR_SIM_ROUTEROS_TLS_CERT")]
+    pub routeros_tls_cert: Option<PathBuf>,
+
+    /// PEM private key of API-SSL.
+    #[arg(long = "routeros-tls-key", env = "ISPMONITOR_SIM_ROUTEROS_TLS_KEY")]
+    pub routeros_tls_key: Option<PathBuf>,
 }
 
 /// What the simulated agents accept. Defaults are the documented ones; values are never logged.
@@ -441,6 +476,12 @@ pub struct SimCredentialArgs {
     #[arg(long = "v3.priv-password", env = "ISPMONITOR_SIM_V3_PRIV_PASSWORD", hide_env_values = true, hide_default_value = true,
           default_value = crate::simulator::credentials::DEFAULT_PRIV_PASSWORD, value_parser = parse_secret)]
     pub v3_priv_password: crate::config::Secret,
+
+    /// RouterOS API password of the MikroTik devices; the user is --v3.username (default in
+    /// docs/simulator.md).
+    #[arg(long = "routeros-password", env = "ISPMONITOR_SIM_ROUTEROS_PASSWORD", hide_env_values = true, hide_default_value = true,
+          default_value = crate::simulator::credentials::DEFAULT_ROUTEROS_PASSWORD, value_parser = parse_secret)]
+    pub routeros_password: crate::config::Secret,
 }
 
 /// `ispmonitor simulate`.
@@ -630,6 +671,14 @@ mod tests {
             args.scenario,
             crate::simulator::scenario::ScenarioKind::Healthy
         );
+        assert_eq!(args.fleet.routeros.routeros_port, 8728);
+        assert_eq!(args.fleet.routeros.routeros_tls_port, 8729);
+        assert!(args.fleet.routeros.routeros_tls_cert.is_none());
+        assert!(args.fleet.mikrotik_devices.is_empty());
+        assert_eq!(
+            args.fleet.credentials.routeros_password.expose(),
+            "apipass123"
+        );
     }
 
     #[test]
@@ -641,6 +690,8 @@ mod tests {
             "c0mmunity-s3cret",
             "--v3.auth-password",
             "auth-s3cret-x",
+            "--routeros-password",
+            "api-s3cret-x",
             "--scenario",
             "link-saturation",
             "--scenario.devices",
@@ -660,7 +711,13 @@ mod tests {
             .unwrap();
         let help = String::from_utf8(help).unwrap();
         assert!(help.contains("--scenario.fraction"));
-        for secret in ["authpass123", "privpass123", "[default: public]"] {
+        assert!(help.contains("--routeros-tls-cert"));
+        for secret in [
+            "authpass123",
+            "privpass123",
+            "apipass123",
+            "[default: public]",
+        ] {
             assert!(!help.contains(secret), "{secret} in simulate --help");
         }
     }

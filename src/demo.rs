@@ -15,8 +15,10 @@ use crate::simulator::control;
 use crate::simulator::credentials::SimCredentials;
 use crate::simulator::fleet::{FleetAddresses, Layout};
 use crate::simulator::scenario::{ScenarioKind, ScenarioRequest};
-use crate::simulator::service::{RunningFleet, SimulatorOptions};
-use crate::simulator::write_config::{FleetConfig, LocalHost, LocalSsh, TargetVersion};
+use crate::simulator::service::{RouterOsOptions, RunningFleet, SimulatorOptions};
+use crate::simulator::write_config::{
+    FleetConfig, LocalHost, LocalSsh, RouterOsTargets, TargetVersion, ROUTEROS_TARGETS,
+};
 
 /// The demo's troubled routers: device index -> what is wrong with it.
 pub const DEMO_TROUBLE: [(u32, ScenarioKind); 3] = [
@@ -33,6 +35,7 @@ fn credentials(args: &SimCredentialArgs) -> SimCredentials {
         auth_password: args.v3_auth_password.clone(),
         privacy: args.v3_priv_protocol,
         priv_password: args.v3_priv_password.clone(),
+        routeros_password: args.routeros_password.clone(),
     }
 }
 
@@ -65,6 +68,13 @@ fn fleet_options(fleet: &FleetArgs, scenario: ScenarioRequest) -> SimulatorOptio
         scenario,
         credentials: credentials(&fleet.credentials),
         frozen_at: fleet.freeze_time,
+        mikrotik_devices: fleet.mikrotik_devices.clone(),
+        routeros: RouterOsOptions {
+            port: fleet.routeros.routeros_port,
+            tls_port: fleet.routeros.routeros_tls_port,
+            tls_cert: fleet.routeros.routeros_tls_cert.clone(),
+            tls_key: fleet.routeros.routeros_tls_key.clone(),
+        },
     }
 }
 
@@ -126,6 +136,14 @@ fn log_started(fleet: &RunningFleet) {
         affected = ?affected,
         "simulated routers are answering SNMP"
     );
+    if let Some(first) = fleet.routeros.first() {
+        tracing::info!(
+            devices = fleet.routeros.len(),
+            first = %first.address,
+            tls = first.tls_address.is_some(),
+            "simulated MikroTik routers are answering the RouterOS API (GET /routeros lists them)"
+        );
+    }
 }
 
 fn write_fleet_config(
@@ -142,6 +160,10 @@ fn write_fleet_config(
         timeout: args.write_config_timeout,
         web_listen: None,
         local_host: None,
+        routeros: ROUTEROS_TARGETS.then(|| RouterOsTargets {
+            endpoints: &fleet.routeros,
+            ca_file: args.fleet.routeros.routeros_tls_cert.as_deref(),
+        }),
     };
     config
         .write(path)
@@ -202,6 +224,18 @@ fn demo_options(args: &DemoArgs) -> SimulatorOptions {
         scenario,
         credentials: SimCredentials::default(),
         frozen_at: None,
+        mikrotik_devices: Vec::new(),
+        // With `--port 0` (tests) the API ports are the system's choice too, so demos run side
+        // by side.
+        routeros: if args.port == 0 {
+            RouterOsOptions {
+                port: 0,
+                tls_port: 0,
+                ..RouterOsOptions::default()
+            }
+        } else {
+            RouterOsOptions::default()
+        },
     }
 }
 
@@ -224,6 +258,10 @@ async fn write_demo_config(
         web_listen: None,
         local_host: Some(LocalHost {
             ssh: local_ssh(dir).await,
+        }),
+        routeros: ROUTEROS_TARGETS.then(|| RouterOsTargets {
+            endpoints: &fleet.routeros,
+            ca_file: None,
         }),
     };
     config

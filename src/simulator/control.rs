@@ -1,5 +1,7 @@
 //! The simulator's control endpoint: `GET /scenario` and `PUT /scenario` (JSON) switch scenarios
-//! at run time; `/metrics` is the simulator's own counters as Prometheus text.
+//! at run time; `GET /routeros` lists the MikroTik devices' API addresses, `GET`/`PUT
+//! /routeros/faults` reads and sets the API's fault knobs; `/metrics` is the simulator's own
+//! counters as Prometheus text.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,6 +14,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::agent::AgentStats;
+use super::routeros::faults::{FaultState, Faults};
+use super::routeros::server::ApiEndpoint;
+use super::routeros::stats::ApiStats;
 use super::scenario::ScenarioState;
 use super::scenario::{Epoch, ScenarioRequest};
 use super::service::SimClock;
@@ -22,6 +27,9 @@ pub struct ControlState {
     pub scenarios: Arc<ScenarioState>,
     pub stats: Arc<AgentStats>,
     pub clock: SimClock,
+    pub routeros: Arc<Vec<ApiEndpoint>>,
+    pub routeros_faults: Arc<FaultState>,
+    pub routeros_stats: Arc<ApiStats>,
 }
 
 /// The answer to `GET /scenario` and a successful `PUT /scenario`.
@@ -53,6 +61,8 @@ impl ControlState {
 pub fn router(state: ControlState) -> Router {
     Router::new()
         .route("/scenario", get(current).put(switch))
+        .route("/routeros", get(routeros_endpoints))
+        .route("/routeros/faults", get(current_faults).put(set_faults))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -70,6 +80,28 @@ async fn switch(
         Ok(epoch) => {
             tracing::info!(scenario = %name, "scenario switched over the control endpoint");
             Json(state.status(&epoch)).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": error.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn routeros_endpoints(State(state): State<ControlState>) -> Json<Vec<ApiEndpoint>> {
+    Json(state.routeros.as_ref().clone())
+}
+
+async fn current_faults(State(state): State<ControlState>) -> Json<Faults> {
+    Json(state.routeros_faults.current().as_ref().clone())
+}
+
+async fn set_faults(State(state): State<ControlState>, Json(faults): Json<Faults>) -> Response {
+    match state.routeros_faults.set(faults) {
+        Ok(faults) => {
+            tracing::info!(faults = ?faults, "RouterOS API faults set over the control endpoint");
+            Json(faults.as_ref().clone()).into_response()
         }
         Err(error) => (
             StatusCode::BAD_REQUEST,
@@ -130,6 +162,21 @@ pub fn render_metrics(state: &ControlState) -> String {
              ispmonitor_simulator_{name}_total {value}\n"
         );
     }
+    for (name, help, value) in state.routeros_stats.rows() {
+        let _ = write!(
+            out,
+            "# HELP ispmonitor_simulator_routeros_{name}_total {help}\n\
+             # TYPE ispmonitor_simulator_routeros_{name}_total counter\n\
+             ispmonitor_simulator_routeros_{name}_total {value}\n"
+        );
+    }
+    let _ = write!(
+        out,
+        "# HELP ispmonitor_simulator_routeros_devices Simulated MikroTik devices serving the RouterOS API\n\
+         # TYPE ispmonitor_simulator_routeros_devices gauge\n\
+         ispmonitor_simulator_routeros_devices {}\n",
+        state.routeros.len()
+    );
     let affected = epoch.plan.affected_devices(devices).len();
     let _ = write!(
         out,

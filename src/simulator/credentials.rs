@@ -1,5 +1,6 @@
-//! The credentials a simulated fleet accepts: one v2c community and one SNMPv3 user, with the
-//! documented defaults (`public`; `simuser`, SHA/AES, `authpass123`/`privpass123`).
+//! The credentials a simulated fleet accepts: one v2c community, one SNMPv3 user and the
+//! RouterOS API login of its MikroTik devices, with the documented defaults (`public`;
+//! `simuser`, SHA/AES, `authpass123`/`privpass123`; API: `simuser`/`apipass123`).
 
 use crate::config::Secret;
 
@@ -7,6 +8,7 @@ pub const DEFAULT_COMMUNITY: &str = "public";
 pub const DEFAULT_V3_USER: &str = "simuser";
 pub const DEFAULT_AUTH_PASSWORD: &str = "authpass123";
 pub const DEFAULT_PRIV_PASSWORD: &str = "privpass123";
+pub const DEFAULT_ROUTEROS_PASSWORD: &str = "apipass123";
 
 /// SNMPv3 authentication protocols the simulator offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +56,8 @@ pub struct SimCredentials {
     pub auth_password: Secret,
     pub privacy: SimPriv,
     pub priv_password: Secret,
+    /// The RouterOS API password (the user name is the SNMPv3 one).
+    pub routeros_password: Secret,
 }
 
 impl Default for SimCredentials {
@@ -65,6 +69,7 @@ impl Default for SimCredentials {
             auth_password: Secret::new(DEFAULT_AUTH_PASSWORD),
             privacy: SimPriv::Aes,
             priv_password: Secret::new(DEFAULT_PRIV_PASSWORD),
+            routeros_password: Secret::new(DEFAULT_ROUTEROS_PASSWORD),
         }
     }
 }

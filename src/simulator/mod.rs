@@ -1,4 +1,5 @@
-//! The device simulator: SNMP agents on loopback serving deterministic, plausible routers.
+//! The device simulator: SNMP agents (and, for MikroTik devices, the RouterOS API) on loopback
+//! serving deterministic, plausible routers.
 
 pub mod agent;
 pub mod control;
@@ -6,6 +7,7 @@ pub mod credentials;
 pub mod device;
 pub mod fleet;
 pub mod mib;
+pub mod routeros;
 pub mod scenario;
 pub mod seed;
 pub mod service;

@@ -45,10 +45,16 @@ pub enum ScenarioKind {
     /// Affected devices' 64-bit counters jump close to 2^53 or 2^64 and cross it `period` later;
     /// 32-bit counters wrap as they always do.
     CounterWrap,
+    /// Affected devices' PPPoE sessions jump to 2-3 times normal (a mass reconnect after an
+    /// outage elsewhere), and their conntrack tables fill towards max-entries with them.
+    SessionSpike,
+    /// Affected devices lose their uplinks (down, no traffic) and most subscribers: PPPoE
+    /// sessions fall to 5-10 % of normal until the scenario ends.
+    UpstreamOutage,
 }
 
 impl ScenarioKind {
-    pub const ALL: [ScenarioKind; 8] = [
+    pub const ALL: [ScenarioKind; 10] = [
         ScenarioKind::Healthy,
         ScenarioKind::RouterDown,
         ScenarioKind::LinkSaturation,
@@ -57,6 +63,8 @@ impl ScenarioKind {
         ScenarioKind::SlowAgent,
         ScenarioKind::Reboot,
         ScenarioKind::CounterWrap,
+        ScenarioKind::SessionSpike,
+        ScenarioKind::UpstreamOutage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +77,8 @@ impl ScenarioKind {
             ScenarioKind::SlowAgent => "slow-agent",
             ScenarioKind::Reboot => "reboot",
             ScenarioKind::CounterWrap => "counter-wrap",
+            ScenarioKind::SessionSpike => "session-spike",
+            ScenarioKind::UpstreamOutage => "upstream-outage",
         }
     }
 

@@ -1,6 +1,7 @@
 //! The poller config for a simulated fleet: credentials `simulator-v2c` and `simulator-v3`, one
-//! target per device named by its sysName, with vendor/model/site labels. `ispmonitor serve
-//! --config FILE` runs it as it is.
+//! target per device named by its sysName, with vendor/model/site labels, and (once the config
+//! loader knows `type: routeros`, see `ROUTEROS_TARGETS`) a `<name>-api` target per MikroTik.
+//! `ispmonitor serve --config FILE` runs it as it is.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -9,6 +10,11 @@ use std::time::Duration;
 
 use super::credentials::SimCredentials;
 use super::device::Identity;
+use super::routeros::server::ApiEndpoint;
+
+/// Whether `simulate --write-config` and the demo write the RouterOS API targets. Off until the
+/// config loader accepts `type: routeros` credentials (a config it refuses would stop `serve`).
+pub const ROUTEROS_TARGETS: bool = true;
 
 /// Which credential the generated targets use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,6 +42,16 @@ pub struct FleetConfig<'a> {
     pub web_listen: Option<String>,
     /// The machine itself as one more target (the demo adds it; `simulate` does not).
     pub local_host: Option<LocalHost>,
+    /// The MikroTik devices' API as targets of their own (see `ROUTEROS_TARGETS`).
+    pub routeros: Option<RouterOsTargets<'a>>,
+}
+
+/// What the `<name>-api` targets need.
+#[derive(Debug, Clone)]
+pub struct RouterOsTargets<'a> {
+    pub endpoints: &'a [ApiEndpoint],
+    /// API-SSL's certificate, trusted as the CA: the targets then use TLS and its port.
+    pub ca_file: Option<&'a Path>,
 }
 
 /// The machine running the demo: pinged over ICMP, and polled over SSH when a local sshd and a
@@ -61,6 +77,9 @@ pub const LOCAL_PING_MODULE: &str = "local-ping";
 
 pub const V2C_CREDENTIAL: &str = "simulator-v2c";
 pub const V3_CREDENTIAL: &str = "simulator-v3";
+pub const ROUTEROS_CREDENTIAL: &str = "simulator-routeros";
+/// The suffix of a MikroTik's API target after its sysName.
+pub const API_TARGET_SUFFIX: &str = "-api";
 pub const MODULES: &str = "[system, if_mib, host_resources, bgp4]";
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
@@ -119,10 +138,35 @@ impl FleetConfig<'_> {
                 quoted(identity.site),
             );
         }
+        if let Some(routeros) = &self.routeros {
+            self.render_api_targets(routeros, &mut out);
+        }
         if let Some(local) = &self.local_host {
             render_local_target(local, &mut out);
         }
         out
+    }
+
+    /// One `<name>-api` target per MikroTik, on its plain or API-SSL address.
+    fn render_api_targets(&self, routeros: &RouterOsTargets, out: &mut String) {
+        for endpoint in routeros.endpoints {
+            let Some((identity, _)) = self.devices.get(endpoint.device as usize) else {
+                continue;
+            };
+            let address = match (routeros.ca_file, endpoint.tls_address) {
+                (Some(_), Some(tls)) => tls,
+                _ => endpoint.address,
+            };
+            let _ = writeln!(
+                out,
+                "  - {{name: {}, address: {}, kind: router, modules: [routeros], credential: {ROUTEROS_CREDENTIAL}, labels: {{vendor: {}, model: {}, site: {}}}}}",
+                quoted(&format!("{}{API_TARGET_SUFFIX}", identity.sys_name)),
+                quoted(&address.to_string()),
+                quoted(identity.vendor.vendor),
+                quoted(identity.vendor.model),
+                quoted(identity.site),
+            );
+        }
     }
 
     fn render_credentials(&self, out: &mut String) {
@@ -148,6 +192,22 @@ impl FleetConfig<'_> {
             );
         }
         out.push_str("}\n");
+        if let Some(routeros) = &self.routeros {
+            let _ = write!(
+                out,
+                "  {ROUTEROS_CREDENTIAL}: {{type: routeros, username: {}, password: {}",
+                quoted(&c.username),
+                quoted(c.routeros_password.expose()),
+            );
+            if let Some(ca_file) = routeros.ca_file {
+                let _ = write!(
+                    out,
+                    ", tls: true, ca_file: {}",
+                    quoted(&ca_file.to_string_lossy())
+                );
+            }
+            out.push_str("}\n");
+        }
         if let Some(ssh) = self
             .local_host
             .as_ref()
@@ -216,6 +276,7 @@ mod tests {
             timeout: Duration::from_millis(4500),
             web_listen: Some("127.0.0.1:9090".to_string()),
             local_host: None,
+            routeros: None,
         }
         .render()
     }
@@ -282,10 +343,75 @@ mod tests {
             timeout: Duration::from_secs(5),
             web_listen: None,
             local_host: None,
+            routeros: None,
         }
         .write(&path)
         .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    fn api_endpoints() -> Vec<ApiEndpoint> {
+        vec![ApiEndpoint {
+            device: 2,
+            name: Identity::new(5, 2).sys_name,
+            address: "127.1.0.3:8728".parse().unwrap(),
+            tls_address: Some("127.1.0.3:8729".parse().unwrap()),
+        }]
+    }
+
+    fn with_api(
+        devices: &[(Identity, SocketAddr)],
+        endpoints: &[ApiEndpoint],
+        ca: Option<&Path>,
+    ) -> String {
+        FleetConfig {
+            devices,
+            credentials: &SimCredentials::default(),
+            version: TargetVersion::V2c,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+            web_listen: None,
+            local_host: None,
+            routeros: Some(RouterOsTargets {
+                endpoints,
+                ca_file: ca,
+            }),
+        }
+        .render()
+    }
+
+    #[test]
+    fn mikrotiks_get_an_api_target_with_a_routeros_credential() {
+        let devices = fleet();
+        let endpoints = api_endpoints();
+        let plain = with_api(&devices, &endpoints, None);
+        let name = format!("{}-api", devices[2].0.sys_name);
+        let target_line = plain
+            .lines()
+            .find(|l| l.contains(&format!("name: {}", quoted(&name))))
+            .unwrap_or_else(|| panic!("no API target in\n{plain}"));
+        assert!(target_line.contains("\"127.1.0.3:8728\""), "{target_line}");
+        assert!(target_line.contains("modules: [routeros]"), "{target_line}");
+        assert!(plain.contains("simulator-routeros: {type: routeros, username: \"simuser\", password: \"apipass123\"}"), "{plain}");
+        let tls = with_api(&devices, &endpoints, Some(Path::new("/tmp/api cert.pem")));
+        assert!(tls.contains("\"127.1.0.3:8729\""), "{tls}");
+        assert!(
+            tls.contains("tls: true, ca_file: \"/tmp/api cert.pem\""),
+            "{tls}"
+        );
+        // Until the loader knows the routeros type, the fleet config leaves the API out; once it
+        // does, the written targets load.
+        let loaded = crate::config::load_str(&plain, Path::new("."));
+        if ROUTEROS_TARGETS {
+            let loaded = loaded.unwrap_or_else(|e| panic!("{e}\n{plain}"));
+            let api = loaded.targets.iter().find(|t| t.name == name).unwrap();
+            assert_eq!(api.credential_name.as_deref(), Some(ROUTEROS_CREDENTIAL));
+        } else {
+            assert!(
+                loaded.is_err(),
+                "the loader accepts routeros: flip ROUTEROS_TARGETS"
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! Runs the real `ispmonitor simulate` on free loopback ports (port 0 on 127.1.0.0/16 addresses)
-//! with its control endpoint on a free TCP port, reads the config it writes, and kills it by PID
-//! on drop.
+//! Runs the real `ispmonitor simulate` on free loopback ports (port 0 on 127.1.0.0/16 addresses,
+//! for SNMP and the MikroTiks' RouterOS API) with its control endpoint on a free TCP port, reads
+//! the config it writes, and kills it by PID on drop.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,7 +18,7 @@ pub struct Simulator {
     pub config: PathBuf,
     /// Control endpoint `host:port`.
     pub control: String,
-    /// Target name and `host:port` of each device, in device order.
+    /// Target name and `host:port` of each device's SNMP target, in device order.
     pub devices: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
@@ -39,6 +39,10 @@ impl Simulator {
                 "--listen",
                 "127.1.0.1",
                 "--port",
+                "0",
+                "--routeros-port",
+                "0",
+                "--routeros-tls-port",
                 "0",
             ])
             .args(["--devices", &devices.to_string()])
@@ -81,9 +85,12 @@ impl Simulator {
     fn read_devices(&self) -> Vec<(String, String)> {
         let config = ispmonitor::config::load_file(&self.config)
             .unwrap_or_else(|e| panic!("the generated config does not load: {e}"));
+        // The SNMP targets only: the MikroTiks' `<name>-api` targets come after them.
+        let api = ispmonitor::simulator::write_config::API_TARGET_SUFFIX;
         config
             .targets
             .iter()
+            .filter(|t| !t.name.ends_with(api))
             .map(|t| (t.name.clone(), t.address.clone()))
             .collect()
     }
@@ -94,9 +101,14 @@ impl Simulator {
 
     /// `PUT /scenario` with a JSON body; returns the status and the body.
     pub fn put_scenario(&self, json: &str) -> (u16, String) {
+        self.put("/scenario", json)
+    }
+
+    /// `PUT path` on the control endpoint with a JSON body; returns the status and the body.
+    pub fn put(&self, path: &str, json: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.control).expect("connect control");
         let request = format!(
-            "PUT /scenario HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            "PUT {path} HTTP/1.0\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
             self.control,
             json.len()
         );
@@ -110,6 +122,14 @@ impl Simulator {
             .unwrap_or(0);
         let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
         (status, body.unwrap_or_default())
+    }
+
+    /// `GET /routeros`: each MikroTik device's API addresses (`device`, `name`, `address`,
+    /// `tls_address`).
+    pub fn routeros_endpoints(&self) -> Vec<serde_json::Value> {
+        let response = http::get(&self.control, "/routeros").expect("GET /routeros");
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json().as_array().expect("a JSON array").clone()
     }
 
     /// The simulator's own metrics.

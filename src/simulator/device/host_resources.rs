@@ -148,10 +148,32 @@ impl HostResources {
         let spread = 1.0 + 0.15 * (cpu as f64 - 1.5);
         let busy = if moment.is(ScenarioKind::LinkSaturation) {
             30.0
+        } else if moment.is(ScenarioKind::SessionSpike) {
+            // Every reconnecting subscriber is a PPPoE discovery and a RADIUS round trip.
+            20.0
         } else {
             0.0
         };
         (self.load.rate(moment.secs) * spread + busy).clamp(0.0, 100.0) as i32
+    }
+
+    /// The mean of the processors' hrProcessorLoad, in percent (RouterOS's `cpu-load`).
+    pub fn average_load(&self, moment: &Moment) -> u32 {
+        let total: i32 = (0..self.cpus as usize)
+            .map(|cpu| self.load(cpu, moment))
+            .sum();
+        (total.max(0) as u32) / self.cpus.max(1)
+    }
+
+    pub fn cpus(&self) -> u32 {
+        self.cpus
+    }
+
+    /// (total, free) bytes of RAM (row 0) or flash (row 2), the hrStorage numbers in bytes.
+    pub fn storage_bytes(&self, row: usize, moment: &Moment) -> (u64, u64) {
+        let (unit, size, used) = self.storage_numbers(row, moment);
+        let unit = u64::from(unit);
+        (size * unit, size.saturating_sub(used) * unit)
     }
 
     pub fn processor_cell(&self, column: u32, row: usize, moment: &Moment) -> Option<SimValue> {

@@ -219,6 +219,11 @@ impl Interface {
     /// The traffic wave in force under `condition`: saturated uplinks run at 97 % of speed.
     fn wave(&self, direction: Direction, condition: Option<&Condition>) -> Wave {
         let traffic = self.traffic(direction);
+        let cut_off = condition.is_some_and(|c| c.kind == ScenarioKind::UpstreamOutage)
+            && self.role == PortRole::Uplink;
+        if cut_off {
+            return Wave::IDLE;
+        }
         let saturated = condition.is_some_and(|c| c.kind == ScenarioKind::LinkSaturation)
             && self.role == PortRole::Uplink
             && self.link_up;
@@ -295,6 +300,9 @@ impl Interface {
         if !self.link_up {
             return 7;
         }
+        if self.outage(moment).is_some() {
+            return 2;
+        }
         match flap(self, moment) {
             Some((down, _)) if down => 2,
             _ => 1,
@@ -303,12 +311,48 @@ impl Interface {
 
     /// ifLastChange (sysUpTime at the last change): the last flap, or shortly after boot.
     fn last_change(&self, moment: &Moment, uptime_ticks: u32) -> u32 {
-        match flap(self, moment) {
+        let changed = self.outage(moment).map(|start| (true, start));
+        match changed.or_else(|| flap(self, moment)) {
             Some((_, since)) => {
                 let ago = ((moment.secs - since) * 100.0) as u64;
                 u64::from(uptime_ticks).saturating_sub(ago) as u32
             }
             None => uptime_ticks.min(3_000 + self.if_index * 17),
+        }
+    }
+
+    /// When the upstream outage in force began, if this is an uplink cut off by it now.
+    fn outage(&self, moment: &Moment) -> Option<f64> {
+        if self.role != PortRole::Uplink || !moment.is(ScenarioKind::UpstreamOutage) {
+            return None;
+        }
+        Some(moment.condition_since)
+    }
+
+    /// The interface as RouterOS's `/interface print stats` shows it: the same 64-bit counters
+    /// as ifXTable (packets are unicast + multicast + broadcast), drops are ifIn/OutDiscards.
+    pub fn api_row(&self, moment: &Moment) -> ApiInterface {
+        use Counted::*;
+        use Direction::{In, Out};
+        let count = |counted, direction| self.counter64((counted, direction), moment);
+        let packets = |direction| {
+            count(Unicast, direction)
+                .wrapping_add(count(Multicast, direction))
+                .wrapping_add(count(Broadcast, direction))
+        };
+        ApiInterface {
+            name: self.name.clone(),
+            kind: api_type(self.role),
+            running: self.oper_status(moment) == 1,
+            disabled: !self.admin_up,
+            rx_bytes: count(Octets, In),
+            tx_bytes: count(Octets, Out),
+            rx_packets: packets(In),
+            tx_packets: packets(Out),
+            rx_errors: count(Errors, In),
+            tx_errors: count(Errors, Out),
+            rx_drops: count(Discards, In),
+            tx_drops: count(Discards, Out),
         }
     }
 
@@ -391,6 +435,32 @@ fn flap(interface: &Interface, moment: &Moment) -> Option<(bool, f64)> {
     // The port goes down when the scenario starts, up a half-period later, and so on.
     let down = flips as u64 % 2 == 0;
     Some((down, start + flips * half))
+}
+
+/// One `/interface` row of the RouterOS API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiInterface {
+    pub name: String,
+    /// RouterOS's `type`: `ether` for every Ethernet or SFP port, `bond`, `loopback`.
+    pub kind: &'static str,
+    pub running: bool,
+    pub disabled: bool,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    pub rx_drops: u64,
+    pub tx_drops: u64,
+}
+
+fn api_type(role: PortRole) -> &'static str {
+    match role {
+        PortRole::Loopback => "loopback",
+        PortRole::Bundle => "bond",
+        _ => "ether",
+    }
 }
 
 /// IANAifType.

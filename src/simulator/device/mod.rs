@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::simulator::mib::{Lookup, MibView, Reaction, SimValue};
-use crate::simulator::scenario::{ScenarioKind, ScenarioState};
+use crate::simulator::scenario::{Condition, ScenarioKind, ScenarioState};
 use crate::simulator::seed::Stream;
 
+pub use interfaces::ApiInterface;
 pub use system::Identity;
-pub use vendor::{Vendor, VENDORS};
+pub use vendor::{Vendor, MIKROTIK, VENDORS};
 
 use bgp::Bgp;
 use host_resources::HostResources;
@@ -118,7 +119,16 @@ pub struct Device {
 
 impl Device {
     pub fn new(spec: DeviceSpec, scenarios: Arc<ScenarioState>) -> Device {
-        let identity = Identity::new(spec.seed, spec.index);
+        Device::of_vendor(spec, scenarios, None)
+    }
+
+    /// A device of `vendor` whatever the seed chooses (`None`: the seed's).
+    pub fn of_vendor(
+        spec: DeviceSpec,
+        scenarios: Arc<ScenarioState>,
+        vendor: Option<&'static Vendor>,
+    ) -> Device {
+        let identity = Identity::of_vendor(spec.seed, spec.index, vendor);
         let stream = Stream::new(spec.seed).child("device", u64::from(spec.index));
         let interfaces = InterfacePlan {
             stream: stream.child("interfaces", 0),
@@ -171,6 +181,47 @@ impl Device {
         self.interfaces.iter().find(|i| i.flaps).map(|i| i.if_index)
     }
 
+    /// What the RouterOS API of this device reports at simulated time `at`.
+    pub fn api_view(&self, at: Duration) -> ApiView {
+        let history = self.scenarios.history();
+        let moment = Moment::new(self.identity.index, at, &history);
+        let (memory_total, memory_free) = self.host.storage_bytes(0, &moment);
+        let (hdd_total, hdd_free) = self.host.storage_bytes(2, &moment);
+        ApiView {
+            secs: moment.secs,
+            // Whole seconds of sysUpTime, so both protocols agree to the second.
+            uptime_seconds: u64::from(self.identity.uptime_ticks(&moment)) / 100,
+            boot: moment.boot,
+            condition: moment.condition,
+            condition_since: moment.condition_since,
+            interfaces: self.interfaces.iter().map(|i| i.api_row(&moment)).collect(),
+            cpu_load: self.host.average_load(&moment),
+            cpus: self.host.cpus(),
+            memory_total,
+            memory_free,
+            hdd_total,
+            hdd_free,
+        }
+    }
+
+    /// When the device last rebooted, in simulated time (`None`: before the fleet started).
+    pub fn last_boot(&self, at: Duration) -> Option<f64> {
+        let history = self.scenarios.history();
+        Moment::new(self.identity.index, at, &history).boot
+    }
+
+    /// How the device's API reacts to a command now: a dead router says nothing, a slow one
+    /// answers late (packet loss is a UDP matter: TCP retransmits, so the API just answers).
+    pub fn api_reaction(&self, at: Duration) -> Reaction {
+        let history = self.scenarios.history();
+        let moment = Moment::new(self.identity.index, at, &history);
+        match moment.condition.map(|c| (c.kind, c.delay)) {
+            Some((ScenarioKind::RouterDown, _)) => Reaction::Drop,
+            Some((ScenarioKind::SlowAgent, delay)) => Reaction::Delay(delay),
+            _ => Reaction::Answer,
+        }
+    }
+
     fn at<'a>(
         &'a self,
         at: Duration,
@@ -183,6 +234,28 @@ impl Device {
             moment,
         }
     }
+}
+
+/// A device at one instant as its RouterOS API sees it: the facts shared with SNMP.
+#[derive(Debug, Clone)]
+pub struct ApiView {
+    /// Simulated time, seconds since the fleet started.
+    pub secs: f64,
+    /// Whole seconds since boot (sysUpTime / 100).
+    pub uptime_seconds: u64,
+    /// When the device last rebooted in simulated time (`None`: before the fleet started).
+    pub boot: Option<f64>,
+    /// The scenario the device is under (`None`: healthy), and since when.
+    pub condition: Option<Condition>,
+    pub condition_since: f64,
+    pub interfaces: Vec<ApiInterface>,
+    /// Percent, 0-100.
+    pub cpu_load: u32,
+    pub cpus: u32,
+    pub memory_total: u64,
+    pub memory_free: u64,
+    pub hdd_total: u64,
+    pub hdd_free: u64,
 }
 
 /// A device at one instant: what the tree walk reads cells from.
@@ -243,6 +316,21 @@ impl MibView for Device {
             ScenarioKind::SlowAgent => Reaction::Delay(condition.delay),
             _ => Reaction::Answer,
         }
+    }
+}
+
+/// A device shared between the SNMP agent and the RouterOS API.
+impl MibView for Arc<Device> {
+    fn get(&self, oid: &[u32], at: Duration) -> Lookup {
+        self.as_ref().get(oid, at)
+    }
+
+    fn next(&self, oid: &[u32], at: Duration) -> Option<(Vec<u32>, SimValue)> {
+        self.as_ref().next(oid, at)
+    }
+
+    fn reaction(&self, at: Duration) -> Reaction {
+        self.as_ref().reaction(at)
     }
 }
 

@@ -37,8 +37,15 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(seed: u64, index: u32) -> Identity {
+        Identity::of_vendor(seed, index, None)
+    }
+
+    /// The identity with `vendor` instead of the one the seed chooses (`--mikrotik-devices`);
+    /// everything else (site, name, uptime) stays what the seed gives.
+    pub fn of_vendor(seed: u64, index: u32, vendor: Option<&'static Vendor>) -> Identity {
         let stream = Stream::new(seed).child("device", u64::from(index));
-        let vendor = &VENDORS[stream.below(0, VENDORS.len() as u64) as usize];
+        let seeded = &VENDORS[stream.below(0, VENDORS.len() as u64) as usize];
+        let vendor = vendor.unwrap_or(seeded);
         let version = vendor.versions[stream.below(1, vendor.versions.len() as u64) as usize];
         let (site, city) = SITES[stream.below(2, SITES.len() as u64) as usize];
         Identity {
@@ -55,13 +62,18 @@ impl Identity {
         }
     }
 
-    /// sysUpTime in hundredths of a second, wrapping at 2^32 like the real one.
-    pub fn uptime_ticks(&self, moment: &Moment) -> u32 {
+    /// Seconds since the last boot at `moment` (sysUpTime without its 32-bit wrap).
+    pub fn uptime_seconds(&self, moment: &Moment) -> f64 {
         let seconds = match moment.boot {
             Some(boot) => moment.secs - boot,
             None => self.boot_age + moment.secs,
         };
-        ((seconds.max(0.0) * 100.0) as u64 % (1u64 << 32)) as u32
+        seconds.max(0.0)
+    }
+
+    /// sysUpTime in hundredths of a second, wrapping at 2^32 like the real one.
+    pub fn uptime_ticks(&self, moment: &Moment) -> u32 {
+        ((self.uptime_seconds(moment) * 100.0) as u64 % (1u64 << 32)) as u32
     }
 
     pub fn cell(&self, sub: u32, moment: &Moment) -> Option<SimValue> {

@@ -357,3 +357,68 @@ fn a_device_is_small() {
         + device.rows.iter().map(|r| r.len() * 40).sum::<usize>();
     assert!(approx < 32 * 1024, "{approx} bytes");
 }
+
+#[test]
+fn upstream_outage_takes_the_uplinks_down_and_back() {
+    let scenarios = state(ScenarioKind::Healthy, 4);
+    let device = device_with(9, 0, scenarios.clone());
+    let uplinks = device.uplinks();
+    assert!(!uplinks.is_empty());
+    let oper = |if_index, at| integer(&device, &[1, 3, 6, 1, 2, 1, 2, 2, 1, 8, if_index], at);
+    let mut outage = ScenarioRequest::new(ScenarioKind::UpstreamOutage);
+    outage.devices = Some(vec![0]);
+    scenarios.switch(outage, Duration::from_secs(100)).unwrap();
+    for &uplink in &uplinks {
+        assert_eq!(oper(uplink, Duration::from_secs(99)), 1);
+        assert_eq!(oper(uplink, Duration::from_secs(120)), 2);
+        // No traffic while cut off: the counter stands still.
+        assert_eq!(
+            counter64(&device, 6, uplink, Duration::from_secs(110)),
+            counter64(&device, 6, uplink, Duration::from_secs(190))
+        );
+    }
+    // The management port is not an uplink and keeps going.
+    assert_eq!(oper(2, Duration::from_secs(120)), 1);
+    scenarios
+        .switch(
+            ScenarioRequest::new(ScenarioKind::Healthy),
+            Duration::from_secs(200),
+        )
+        .unwrap();
+    for &uplink in &uplinks {
+        assert_eq!(oper(uplink, Duration::from_secs(210)), 1);
+        assert!(
+            counter64(&device, 6, uplink, Duration::from_secs(260))
+                > counter64(&device, 6, uplink, Duration::from_secs(210))
+        );
+    }
+}
+
+#[test]
+fn the_api_view_shows_the_snmp_counters_and_uptime() {
+    let spec = DeviceSpec {
+        seed: 1,
+        index: 3,
+        interfaces: DEFAULT_INTERFACES,
+    };
+    let device = Device::of_vendor(spec, state(ScenarioKind::Healthy, 16), Some(MIKROTIK));
+    assert_eq!(device.identity().vendor.vendor, "mikrotik");
+    // Forcing the vendor keeps the seed's name and site.
+    assert_eq!(
+        device.identity().sys_name,
+        healthy(1, 3).identity().sys_name
+    );
+    let view = device.api_view(T1);
+    assert_eq!(view.uptime_seconds, u64::from(uptime(&device, T1)) / 100);
+    assert_eq!(view.interfaces.len(), DEFAULT_INTERFACES as usize);
+    for (position, row) in view.interfaces.iter().enumerate() {
+        let if_index = position as u32 + 1;
+        assert_eq!(row.name, device.interface_names()[position]);
+        assert_eq!(row.rx_bytes, counter64(&device, 6, if_index, T1));
+        assert_eq!(row.tx_bytes, counter64(&device, 10, if_index, T1));
+        let up = integer(&device, &[1, 3, 6, 1, 2, 1, 2, 2, 1, 8, if_index], T1) == 1;
+        assert_eq!(row.running, up, "{}", row.name);
+    }
+    assert!(view.memory_free < view.memory_total);
+    assert!(view.cpu_load <= 100 && view.cpus == 4);
+}

@@ -137,7 +137,15 @@ pub const VENDORS: [Vendor; 5] = [
     },
 ];
 
+/// The MikroTik model: the vendor whose devices also serve the RouterOS API.
+pub const MIKROTIK: &Vendor = &VENDORS[2];
+
 impl Vendor {
+    /// Whether devices of this vendor serve the RouterOS API.
+    pub fn speaks_routeros(&self) -> bool {
+        self.vendor == MIKROTIK.vendor
+    }
+
     /// An interface name: the role's pattern with its number.
     pub fn port_name(&self, role: PortRole, number: u32) -> String {
         let pattern = match role {
@@ -180,6 +188,8 @@ mod tests {
         assert_eq!(VENDORS[0].port_name(PortRole::Access, 3), "TenGigE0/1/0/3");
         assert_eq!(VENDORS[1].port_name(PortRole::Access, 1), "xe-0/1/1");
         assert_eq!(VENDORS[2].port_name(PortRole::Access, 5), "sfp-sfpplus5");
+        assert_eq!(MIKROTIK.vendor, "mikrotik");
+        assert!(MIKROTIK.speaks_routeros() && !VENDORS[0].speaks_routeros());
         assert_eq!(VENDORS[3].port_name(PortRole::Bundle, 1), "Eth-Trunk1");
         assert_eq!(VENDORS[4].port_name(PortRole::Bundle, 2), "lag-2");
         assert!(VENDORS[1]
