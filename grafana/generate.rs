@@ -876,8 +876,12 @@ fn routeros_status() -> Row {
     row(
         "RouterOS (MikroTik)",
         vec![
-            stat("RouterOS API", "none", vec![q(&target_up("routeros"), "{{target}}")])
-                .boolean("up", "down"),
+            stat(
+                "RouterOS API",
+                "none",
+                vec![q(&target_up("routeros"), "{{target}}")],
+            )
+            .boolean("up", "down"),
             stat(
                 "Uptime (RouterOS)",
                 "dtdurations",
@@ -991,7 +995,9 @@ fn routeros_interfaces() -> Row {
                     each,
                 )],
             )
-            .describe("Interfaces of /interface, subscriber tunnels (pppoe-in, l2tp-in...) left out."),
+            .describe(
+                "Interfaces of /interface, subscriber tunnels (pppoe-in, l2tp-in...) left out.",
+            ),
             timeseries(
                 "Transmitted (RouterOS)",
                 "bps",
@@ -1000,7 +1006,9 @@ fn routeros_interfaces() -> Row {
                     each,
                 )],
             )
-            .describe("Interfaces of /interface, subscriber tunnels (pppoe-in, l2tp-in...) left out."),
+            .describe(
+                "Interfaces of /interface, subscriber tunnels (pppoe-in, l2tp-in...) left out.",
+            ),
             timeseries(
                 "Errors and drops (RouterOS)",
                 "pps",

@@ -636,7 +636,11 @@ fn read_routeros_replies(stream: &[u8], chunk: usize) -> RouterosStream {
         let words = match take_sentence(&mut buffer) {
             Ok(Some(words)) => words,
             Ok(None) => {
-                assert_eq!(buffer.len(), buffered, "an incomplete sentence was consumed");
+                assert_eq!(
+                    buffer.len(),
+                    buffered,
+                    "an incomplete sentence was consumed"
+                );
                 match chunks.next() {
                     Some(bytes) => {
                         buffer.extend_from_slice(bytes);
@@ -690,7 +694,11 @@ fn check_routeros_sentence(words: &[Vec<u8>]) {
     }
     let mut encoded = encode_sentence(words);
     let again = take_sentence(&mut encoded).expect("our own encoding frames");
-    assert_eq!(again.as_deref(), Some(words), "a sentence does not round-trip");
+    assert_eq!(
+        again.as_deref(),
+        Some(words),
+        "a sentence does not round-trip"
+    );
     assert!(encoded.is_empty(), "encoding left bytes behind");
 }
 
@@ -710,7 +718,10 @@ fn check_routeros_reply(reply: &Reply, words: usize) {
             !name.is_empty() && !name.contains('='),
             "attribute name {name:?}"
         );
-        assert!(reply.get(name).is_some(), "attribute {name} not found by name");
+        assert!(
+            reply.get(name).is_some(),
+            "attribute {name} not found by name"
+        );
     }
 }
 
