@@ -621,8 +621,8 @@ pub fn routeros_stream(stream: &[u8]) -> RouterosStream {
     whole
 }
 
-/// Chunks of 1 to 13 bytes (the length picks which, so the fuzzer varies it), but at most
-/// 256 chunks: every incomplete read rescans the buffered sentence.
+/// Chunks of 1 to 13 bytes (the length picks which, so the fuzzer varies it), but no more
+/// than about 256 of them: every incomplete read rescans the buffered sentence.
 fn routeros_chunk_size(len: usize) -> usize {
     (1 + len % 13).max(len / 256)
 }
