@@ -847,6 +847,202 @@ fn router_system() -> Row {
     )
 }
 
+/// Interface types of RouterOS that are one subscriber each (a BRAS has thousands): left out of
+/// the interface panels, which are about the router's own links.
+const ROS_SUBSCRIBER_INTERFACES: &str = "pppoe-in|l2tp-in|pptp-in|sstp-in|ovpn-in";
+
+/// `expr` (with `target` and `interface` labels) without the subscribers' dynamic interfaces.
+fn ros_links_only(expr: &str) -> String {
+    format!(
+        "{expr} and on (target, interface) {}",
+        r_with(
+            "ispmonitor_routeros_interface_info",
+            &format!("type!~\"{ROS_SUBSCRIBER_INTERFACES}\"")
+        )
+    )
+}
+
+fn routeros_status() -> Row {
+    let conntrack = format!(
+        "{} / ({} > 0)",
+        r("ispmonitor_routeros_firewall_connections"),
+        r("ispmonitor_routeros_firewall_connections_max")
+    );
+    let memory_used = format!(
+        "1 - {} / ({} > 0)",
+        r("ispmonitor_routeros_memory_free_bytes"),
+        r("ispmonitor_routeros_memory_total_bytes")
+    );
+    row(
+        "RouterOS (MikroTik)",
+        vec![
+            stat(
+                "RouterOS API",
+                "none",
+                vec![q(&target_up("routeros"), "{{target}}")],
+            )
+            .boolean("up", "down"),
+            stat(
+                "Uptime (RouterOS)",
+                "dtdurations",
+                vec![q(&r("ispmonitor_routeros_uptime_seconds"), "{{target}}")],
+            ),
+            stat(
+                "PPPoE sessions",
+                "none",
+                vec![q(&r("ispmonitor_routeros_pppoe_sessions"), "{{target}}")],
+            ),
+            stat(
+                "Connection tracking used",
+                "percentunit",
+                vec![q(&conntrack, "{{target}}")],
+            )
+            .thresholds(0.9, 0.98),
+            table(
+                "RouterOS system",
+                "none",
+                vec![q(&r("ispmonitor_routeros_system_info"), "")],
+            )
+            .size(24, 5),
+            timeseries(
+                "PPPoE sessions",
+                "none",
+                vec![q(&r("ispmonitor_routeros_pppoe_sessions"), "{{target}}")],
+            )
+            .describe(
+                "Active PPPoE sessions (/ppp active, service pppoe). RouterosPppoeSessionsDropped \
+                 fires when they fall more than 30 % below the last 30 minutes' maximum.",
+            ),
+            timeseries(
+                "DHCP leases by status",
+                "none",
+                vec![q(
+                    &r("ispmonitor_routeros_dhcp_leases"),
+                    "{{target}} {{status}}",
+                )],
+            ),
+            timeseries(
+                "Connection tracking table used",
+                "percentunit",
+                vec![q(&conntrack, "{{target}}")],
+            )
+            .range(0.0, 1.0)
+            .thresholds(0.9, 0.98)
+            .describe("Tracked connections / max-entries; new connections are dropped at 100 %."),
+            timeseries(
+                "Tracked connections",
+                "none",
+                vec![
+                    q(
+                        &r("ispmonitor_routeros_firewall_connections"),
+                        "{{target}} tracked",
+                    ),
+                    q(
+                        &r("ispmonitor_routeros_firewall_connections_max"),
+                        "{{target}} max",
+                    ),
+                ],
+            ),
+            timeseries(
+                "CPU load (RouterOS)",
+                "percentunit",
+                vec![q(&r("ispmonitor_routeros_cpu_load_ratio"), "{{target}}")],
+            )
+            .range(0.0, 1.0)
+            .thresholds(0.8, 0.9)
+            .describe("cpu-load of /system resource: the average over all cores."),
+            timeseries(
+                "Memory used (RouterOS)",
+                "percentunit",
+                vec![q(&memory_used, "{{target}}")],
+            )
+            .range(0.0, 1.0)
+            .thresholds(0.8, 0.9),
+            timeseries(
+                "Temperature",
+                "celsius",
+                vec![q(
+                    &r("ispmonitor_routeros_temperature_celsius"),
+                    "{{target}} {{sensor}}",
+                )],
+            )
+            .thresholds(75.0, 90.0),
+            timeseries(
+                "Voltage",
+                "volt",
+                vec![q(
+                    &r("ispmonitor_routeros_voltage_volts"),
+                    "{{target}} {{sensor}}",
+                )],
+            ),
+        ],
+    )
+}
+
+fn routeros_interfaces() -> Row {
+    let bits = |metric: &str| ros_links_only(&format!("8 * {}", rate(&r(metric))));
+    let nonzero = |metric: &str| ros_links_only(&format!("{} > 0", rate(&r(metric))));
+    let running = ros_links_only(&r("ispmonitor_routeros_interface_running"));
+    let each = "{{target}} {{interface}}";
+    row(
+        "RouterOS (MikroTik) interfaces",
+        vec![
+            timeseries(
+                "Received (RouterOS)",
+                "bps",
+                vec![q(
+                    &bits("ispmonitor_routeros_interface_receive_bytes_total"),
+                    each,
+                )],
+            )
+            .describe(
+                "Interfaces of /interface, subscriber tunnels (pppoe-in, l2tp-in...) left out.",
+            ),
+            timeseries(
+                "Transmitted (RouterOS)",
+                "bps",
+                vec![q(
+                    &bits("ispmonitor_routeros_interface_transmit_bytes_total"),
+                    each,
+                )],
+            )
+            .describe(
+                "Interfaces of /interface, subscriber tunnels (pppoe-in, l2tp-in...) left out.",
+            ),
+            timeseries(
+                "Errors and drops (RouterOS)",
+                "pps",
+                vec![
+                    q(
+                        &nonzero("ispmonitor_routeros_interface_receive_errors_total"),
+                        "{{target}} {{interface}} rx errors",
+                    ),
+                    q(
+                        &nonzero("ispmonitor_routeros_interface_transmit_errors_total"),
+                        "{{target}} {{interface}} tx errors",
+                    ),
+                    q(
+                        &nonzero("ispmonitor_routeros_interface_receive_drops_total"),
+                        "{{target}} {{interface}} rx drops",
+                    ),
+                    q(
+                        &nonzero("ispmonitor_routeros_interface_transmit_drops_total"),
+                        "{{target}} {{interface}} tx drops",
+                    ),
+                ],
+            )
+            .describe("Per second; interfaces without any left out.")
+            .size(24, 8),
+            state_timeline("Running (RouterOS)", vec![q(&running, each)]).mappings(json!([
+                {"type": "value", "options": {
+                    "0": {"text": "not running", "color": "red", "index": 0},
+                    "1": {"text": "running", "color": "green", "index": 1}
+                }}
+            ])),
+        ],
+    )
+}
+
 pub fn router_health() -> Board {
     Board {
         file: "router-health.json",
@@ -854,7 +1050,8 @@ pub fn router_health() -> Board {
         title: "ispmonitor / Router Health",
         description:
             "Per router: reachability, interface traffic in bits/s, errors and status, CPU, \
-                      memory, BGP.",
+                      memory, BGP; for MikroTik routers polled by the RouterOS API, PPPoE \
+                      sessions, DHCP leases, connection tracking, health sensors and interfaces.",
         vars: vec![
             site_var(),
             target_var(r#"ispmonitor_target_info{kind="router", site=~"$site"}"#),
@@ -864,6 +1061,8 @@ pub fn router_health() -> Board {
             router_traffic(),
             router_interfaces(),
             router_system(),
+            routeros_status(),
+            routeros_interfaces(),
         ],
     }
 }

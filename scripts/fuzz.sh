@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-20}"
-targets="${FUZZ_TARGETS:-snmp_response snmp_walk ssh_output icmp_reply agent_request}"
+targets="${FUZZ_TARGETS:-snmp_response snmp_walk ssh_output icmp_reply agent_request routeros_reply}"
 target_dir="${FUZZ_TARGET_DIR:-fuzz/target}"
 # cargo fuzz would otherwise build into the stable build's target dir.
 unset CARGO_TARGET_DIR
@@ -31,10 +31,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 # The longest input libFuzzer may try: a UDP datagram for the SNMP targets, a few KB of
-# command output for SSH, an IP packet for ICMP.
+# command output for SSH, an IP packet for ICMP; for RouterOS a 64 KiB read, enough for a
+# sentence past its 4096-word limit.
 max_len() {
   case "$1" in
-    snmp_response | agent_request) echo 65536 ;;
+    snmp_response | agent_request | routeros_reply) echo 65536 ;;
     ssh_output) echo 16384 ;;
     *) echo 4096 ;;
   esac

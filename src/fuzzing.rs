@@ -16,6 +16,10 @@ use crate::config::{FilesystemFilter, Secret};
 use crate::poller::icmp::classify::{classify, Expected, Verdict as IcmpVerdict};
 use crate::poller::icmp::packet::parse as parse_icmp;
 use crate::poller::icmp::IpVersion;
+use crate::poller::routeros::word::{
+    encode_sentence, take_sentence, Reply, ReplyError, ReplyKind, WordError, MAX_SENTENCE_WORDS,
+    MAX_WORD_BYTES,
+};
 use crate::poller::snmp::decode::union_of_indices;
 use crate::poller::snmp::engine::{read_report, read_report_same_engine};
 use crate::poller::snmp::error::SnmpError;
@@ -566,6 +570,159 @@ pub fn icmp_datagram(input: &[u8]) -> Option<IcmpVerdict> {
         );
     }
     Some(verdict)
+}
+
+// ---------------------------------------------------------------------------------------
+// RouterOS API replies
+// ---------------------------------------------------------------------------------------
+
+/// How a stream of RouterOS API bytes ended, as the connection reading it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterosEnd {
+    /// Every byte became a known reply and none was `!fatal`.
+    Clean,
+    /// The bytes ran out inside a sentence: the connection waits for more (and times out).
+    Incomplete,
+    /// The framing is broken (reserved length byte, oversized word, too many words): the
+    /// connection is dropped.
+    Framing(WordError),
+    /// A sentence that is no reply: the connection is dropped.
+    Unknown(ReplyError),
+    /// `!fatal`: the router closes the connection, and nothing after it is read.
+    Fatal,
+}
+
+/// The replies a stream gave before it ended, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterosStream {
+    pub replies: Vec<Reply>,
+    pub end: RouterosEnd,
+}
+
+impl RouterosStream {
+    /// Whether a poll reading this stream would fail (anything but a clean end).
+    pub fn is_refused(&self) -> bool {
+        self.end != RouterosEnd::Clean
+    }
+}
+
+/// Reads a hostile router's byte stream the way a connection does: sentences taken off a
+/// growing buffer (`take_sentence` in a loop), empty sentences skipped, each decoded with
+/// `Reply::parse`, reading stopped at the first framing error, unknown reply or `!fatal`.
+/// The stream is read twice, in one piece and in small chunks (as TCP may deliver it), and
+/// both readings must agree. Panics when an invariant of the codec breaks.
+pub fn routeros_stream(stream: &[u8]) -> RouterosStream {
+    let whole = read_routeros_replies(stream, stream.len().max(1));
+    let chunked = read_routeros_replies(stream, routeros_chunk_size(stream.len()));
+    assert_eq!(
+        whole, chunked,
+        "the replies depend on how the bytes were split"
+    );
+    whole
+}
+
+/// Chunks of 1 to 13 bytes (the length picks which, so the fuzzer varies it), but no more
+/// than about 256 of them: every incomplete read rescans the buffered sentence.
+fn routeros_chunk_size(len: usize) -> usize {
+    (1 + len % 13).max(len / 256)
+}
+
+fn read_routeros_replies(stream: &[u8], chunk: usize) -> RouterosStream {
+    let mut chunks = stream.chunks(chunk);
+    let mut buffer = Vec::new();
+    let mut replies = Vec::new();
+    loop {
+        let buffered = buffer.len();
+        let words = match take_sentence(&mut buffer) {
+            Ok(Some(words)) => words,
+            Ok(None) => {
+                assert_eq!(
+                    buffer.len(),
+                    buffered,
+                    "an incomplete sentence was consumed"
+                );
+                match chunks.next() {
+                    Some(bytes) => {
+                        buffer.extend_from_slice(bytes);
+                        continue;
+                    }
+                    None if buffer.is_empty() => return routeros_end(replies, RouterosEnd::Clean),
+                    None => return routeros_end(replies, RouterosEnd::Incomplete),
+                }
+            }
+            Err(error) => {
+                let _ = error.to_string();
+                return routeros_end(replies, RouterosEnd::Framing(error));
+            }
+        };
+        check_routeros_sentence(&words);
+        if words.is_empty() {
+            // A lone empty word: RouterOS never sends one, a connection skips it.
+            continue;
+        }
+        match Reply::parse(&words) {
+            Ok(reply) => {
+                check_routeros_reply(&reply, words.len());
+                let fatal = reply.kind == ReplyKind::Fatal;
+                replies.push(reply);
+                if fatal {
+                    return routeros_end(replies, RouterosEnd::Fatal);
+                }
+            }
+            Err(error) => {
+                let ReplyError::UnknownReplyWord(quoted) = &error;
+                assert!(
+                    quoted.chars().count() <= 64,
+                    "an error quotes more than 64 characters of what the router sent"
+                );
+                return routeros_end(replies, RouterosEnd::Unknown(error));
+            }
+        }
+    }
+}
+
+fn routeros_end(replies: Vec<Reply>, end: RouterosEnd) -> RouterosStream {
+    RouterosStream { replies, end }
+}
+
+/// A sentence within the codec's bounds, that encodes back to the same words.
+fn check_routeros_sentence(words: &[Vec<u8>]) {
+    assert!(words.len() <= MAX_SENTENCE_WORDS, "too many words kept");
+    for word in words {
+        assert!(!word.is_empty(), "an empty word inside a sentence");
+        assert!(word.len() <= MAX_WORD_BYTES, "an oversized word kept");
+    }
+    let mut encoded = encode_sentence(words);
+    let again = take_sentence(&mut encoded).expect("our own encoding frames");
+    assert_eq!(
+        again.as_deref(),
+        Some(words),
+        "a sentence does not round-trip"
+    );
+    assert!(encoded.is_empty(), "encoding left bytes behind");
+}
+
+/// A reply holds no more than its words: every attribute, the tag and the fatal reason
+/// come from distinct words after the first, and attribute names are never empty.
+fn check_routeros_reply(reply: &Reply, words: usize) {
+    let taken = reply.attributes.len()
+        + usize::from(reply.tag.is_some())
+        + usize::from(reply.fatal_message.is_some());
+    assert!(taken < words, "a reply holds more than its words");
+    assert!(
+        reply.kind == ReplyKind::Fatal || reply.fatal_message.is_none(),
+        "a fatal reason outside !fatal"
+    );
+    for (name, _) in &reply.attributes {
+        assert!(
+            !name.is_empty() && !name.contains('='),
+            "attribute name {name:?}"
+        );
+        assert!(
+            reply.get(name).is_some(),
+            "attribute {name} not found by name"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

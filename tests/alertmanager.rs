@@ -641,6 +641,22 @@ fn inhibition_scenario() -> Vec<Expectation> {
             false,
             API_EMAIL,
         ),
+        // A hot board sensor mutes the warning of the same sensor, not of the CPU sensor.
+        expect(
+            json!({"alertname": "RouterosTemperatureHigh", "severity": "critical", "target": "m1", "sensor": "board-temperature1"}),
+            false,
+            API_CRITICAL,
+        ),
+        expect(
+            json!({"alertname": "RouterosTemperatureHigh", "severity": "warning", "target": "m1", "sensor": "board-temperature1"}),
+            true,
+            MUTED,
+        ),
+        expect(
+            json!({"alertname": "RouterosTemperatureHigh", "severity": "warning", "target": "m1", "sensor": "cpu-temperature"}),
+            false,
+            API_EMAIL,
+        ),
         // Fleet-wide twins (no target) mute each other too.
         expect(
             json!({"alertname": "RoutersOffline", "severity": "critical", "instance": "poller-0:9090"}),

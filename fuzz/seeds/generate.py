@@ -185,11 +185,85 @@ def agent_seeds():
           v3_message(4, usm(ENGINE_ID, b"fuzzer"), scoped(ENGINE_ID, bulk)))
 
 
+
+def ros_length(n):
+    """A RouterOS API length prefix (1 to 5 bytes, the first byte's high bits say how many)."""
+    if n < 0x80:
+        return bytes([n])
+    if n < 0x4000:
+        return (n | 0x8000).to_bytes(2, "big")
+    if n < 0x200000:
+        return (n | 0xC00000).to_bytes(3, "big")
+    if n < 0x10000000:
+        return (n | 0xE0000000).to_bytes(4, "big")
+    return b"\xf0" + n.to_bytes(4, "big")
+
+
+def ros_sentence(*words):
+    """Length-prefixed words, then the empty word that ends the sentence."""
+    out = b""
+    for word in words:
+        word = word.encode() if isinstance(word, str) else word
+        out += ros_length(len(word)) + word
+    return out + b"\x00"
+
+
+def ros_reply(kind, tag=None, **attributes):
+    words = [kind] + [f"={name.replace('_', '-')}={value}" for name, value in attributes.items()]
+    if tag is not None:
+        words.append(f".tag={tag}")
+    return ros_sentence(*words)
+
+
+ROS_RESOURCE = ros_reply("!re", tag=10, uptime="3w2d04:05:06", version="7.16.2 (stable)",
+                         free_memory=812_000_000, total_memory=1_073_741_824, cpu="ARM64",
+                         cpu_count=4, cpu_load=7, architecture_name="arm64",
+                         board_name="CCR2004-16G-2S+", free_hdd_space=90_000_000,
+                         total_hdd_space=128_000_000) + ros_reply("!done", tag=10)
+ROS_HEALTH = (ros_reply("!re", tag=11, name="temperature", value=45, type="C")
+              + ros_reply("!re", tag=11, name="voltage", value=24.1, type="V")
+              + ros_reply("!re", tag=11, name="cpu-temperature", value=52, type="C")
+              + ros_reply("!done", tag=11))
+ROS_INTERFACES = b"".join(
+    ros_reply("!re", tag=12, name=name, type=kind, running=running, disabled="false",
+              rx_byte=2**63 + 5, tx_byte=123_456_789, rx_packet=99, tx_packet=98, rx_error=0,
+              tx_error=1, rx_drop=2, tx_drop=0)
+    for name, kind, running in [("ether1", "ether", "true"), ("pppoe-out1", "pppoe-out", "false"),
+                                ("bridge", "bridge", "true")]) + ros_reply("!done", tag=12)
+ROS_COUNTS = ros_reply("!done", tag=1, ret=1234) + b"".join(
+    ros_reply("!done", tag=2 + i, ret=n) for i, n in enumerate([900, 3, 1, 0, 0, 0]))
+ROS_CONNTRACK = (ros_reply("!done", tag=8, ret=48_000)
+                 + ros_reply("!re", tag=9, max_entries=1_048_576, total_entries=48_000)
+                 + ros_reply("!done", tag=9))
+
+
+def routeros_seeds():
+    write("routeros_reply", "login-ok", ros_reply("!done"))
+    write("routeros_reply", "login-refused",
+          ros_reply("!trap", message="invalid user name or password (6)") + ros_reply("!done"))
+    write("routeros_reply", "count-only", ROS_COUNTS)
+    write("routeros_reply", "system-resource", ROS_RESOURCE)
+    write("routeros_reply", "system-health", ROS_HEALTH)
+    write("routeros_reply", "interfaces", ROS_INTERFACES)
+    write("routeros_reply", "full-poll",
+          ros_reply("!done") + ROS_COUNTS + ROS_CONNTRACK + ROS_RESOURCE + ROS_HEALTH
+          + ROS_INTERFACES)
+    write("routeros_reply", "trap-then-done",
+          ros_reply("!trap", tag=4, category=2, message="no such command prefix")
+          + ros_reply("!done", tag=4))
+    write("routeros_reply", "empty-then-done", ros_reply("!empty", tag=3) + ros_reply("!done", tag=3))
+    write("routeros_reply", "fatal", ros_sentence("!fatal", "session terminated on request"))
+    # A 20,000-byte comment (3-byte prefix) and words with longer prefixes than needed.
+    write("routeros_reply", "long-word-and-padded-prefixes",
+          ros_sentence("!re", "=comment=" + "x" * 20_000)
+          + b"\x80\x05!done" + b"\xc0\x00\x08=ret=123" + b"\x00")
+
 snmp_response_seeds()
 walk_seeds()
 ssh_output_seeds()
 icmp_seeds()
 agent_seeds()
+routeros_seeds()
 
 
 def write_regression(target, name, data):
@@ -268,3 +342,32 @@ def hostile_regressions():
 
 
 hostile_regressions()
+
+
+def routeros_regressions():
+    """Hand-written hostile RouterOS streams (see tests/fuzz_regressions.rs)."""
+    re_word = ros_length(3) + b"!re"
+    write_regression("routeros_reply", "refused-length-prefix-of-4-gib",
+                     re_word + b"\xf0\xff\xff\xff\xff" + b"A" * 64)
+    write_regression("routeros_reply", "refused-word-one-byte-over-1-mib",
+                     re_word + ros_length(1024 * 1024 + 1) + b"A" * 64)
+    for byte in (0xF1, 0xF8, 0xFF):
+        write_regression("routeros_reply", f"refused-reserved-length-byte-{byte:02x}",
+                         ros_reply("!done", tag=1) + re_word + bytes([byte]) + b"\x00" * 8)
+    write_regression("routeros_reply", "refused-truncated-word",
+                     ros_reply("!re", tag=2, name="ether1") + re_word + ros_length(40) + b"=name=eth")
+    write_regression("routeros_reply", "refused-truncated-length-prefix", re_word + b"\xc0\x40")
+    write_regression("routeros_reply", "refused-sentence-of-5000-words",
+                     ros_sentence("!re", *[f"=a{i}=1" for i in range(4999)]))
+    write_regression("routeros_reply", "accepted-sentence-of-4096-words",
+                     ros_sentence("!re", *[f"=a{i}=1" for i in range(4095)]) + ros_reply("!done"))
+    write_regression("routeros_reply", "refused-garbage-after-fatal",
+                     ros_reply("!done", ret=5) + ros_sentence("!fatal", "not logged in")
+                     + b"\xff\xfe\xf8garbage" + b"\xf0\xff\xff\xff\xff")
+    write_regression("routeros_reply", "refused-unknown-reply-word",
+                     ros_sentence("HTTP/1.1 400 Bad Request" + "!" * 200, "=a=b"))
+    write_regression("routeros_reply", "accepted-empty-sentences-between-replies",
+                     b"\x00\x00" + ros_reply("!re", tag=1, name="x") + b"\x00" + ros_reply("!done", tag=1))
+
+
+routeros_regressions()
