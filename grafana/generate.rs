@@ -847,8 +847,8 @@ fn router_system() -> Row {
     )
 }
 
-/// Interface types of RouterOS that are one subscriber each (a BRAS has thousands): left out of
-/// the interface panels, which are about the router's own links.
+/// Interface types of RouterOS that are one subscriber each (a BRAS has thousands): the poller
+/// already leaves them out; the filter also keeps them out of data from older pollers.
 const ROS_SUBSCRIBER_INTERFACES: &str = "pppoe-in|l2tp-in|pptp-in|sstp-in|ovpn-in";
 
 /// `expr` (with `target` and `interface` labels) without the subscribers' dynamic interfaces.
@@ -857,7 +857,7 @@ fn ros_links_only(expr: &str) -> String {
         "{expr} and on (target, interface) {}",
         r_with(
             "ispmonitor_routeros_interface_info",
-            &format!("type!~\"{ROS_SUBSCRIBER_INTERFACES}\"")
+            &format!("interface_type!~\"{ROS_SUBSCRIBER_INTERFACES}\"")
         )
     )
 }

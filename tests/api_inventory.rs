@@ -1004,14 +1004,21 @@ fn routeros_credentials_and_routers_go_through_the_api_sealed_and_validated() {
         "password": ROUTEROS_PASSWORD, "tls": true, "insecure_skip_verify": true});
     let created = env.operator.post("/api/v1/credentials", &body);
     expect(&created, 201);
-    assert!(!created.text().contains(ROUTEROS_PASSWORD), "{}", created.text());
+    assert!(
+        !created.text().contains(ROUTEROS_PASSWORD),
+        "{}",
+        created.text()
+    );
     let view = env.viewer.get("/api/v1/credentials/mikrotik").json();
     assert_eq!(view["type"], "routeros");
     assert_eq!(view["password_set"], true, "{view}");
     assert_eq!(view["tls"], true, "{view}");
     assert_eq!(view["insecure_skip_verify"], true, "{view}");
     assert!(view.get("password").is_none(), "{view}");
-    assert_eq!(open_secrets(&env.db, "mikrotik")["password"], ROUTEROS_PASSWORD);
+    assert_eq!(
+        open_secrets(&env.db, "mikrotik")["password"],
+        ROUTEROS_PASSWORD
+    );
     let in_clear = env.db.psql(&format!(
         "SELECT count(*) FROM credentials WHERE params::text LIKE '%{ROUTEROS_PASSWORD}%'"
     ));
@@ -1031,7 +1038,10 @@ fn routeros_credentials_and_routers_go_through_the_api_sealed_and_validated() {
     // Bad bodies name the field and change nothing.
     let before = env.db.psql("SELECT count(*) FROM credentials");
     let cases = [
-        (json!({"name": "r2", "type": "routeros", "username": "monitor"}), "password"),
+        (
+            json!({"name": "r2", "type": "routeros", "username": "monitor"}),
+            "password",
+        ),
         (
             json!({"name": "r3", "type": "routeros", "username": "monitor",
                 "password": ROUTEROS_PASSWORD, "server_name": "edge.example"}),

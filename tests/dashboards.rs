@@ -47,15 +47,6 @@ const NO_DATA_IN_E2E: &[(&str, &str)] = &[
         "ispmonitor_alerts_received_total",
         "needs Alertmanager delivering to the API webhook (no Alertmanager in this test)",
     ),
-    // Remove once the fleet below polls a simulated RouterOS router (issue 11).
-    (
-        "ispmonitor_routeros_",
-        "needs a router polled over the RouterOS API (the fleet has SNMP routers only)",
-    ),
-    (
-        "protocol=\"routeros\"",
-        "needs a router polled over the RouterOS API (the fleet has SNMP routers only)",
-    ),
 ];
 
 fn root() -> PathBuf {
@@ -1293,7 +1284,8 @@ struct Fleet {
     _dir: tempfile::TempDir,
 }
 
-/// Six simulated routers (device 0 saturated, 1 down, 2 flapping every 1.5 s), the test sshd as
+/// Six simulated routers (device 0 saturated, 1 down, 2 flapping every 1.5 s, 3 a MikroTik also
+/// polled over its API), the test sshd as
 /// a server, loopback pinged, and `serve` with its API on a fresh database holding a license.
 fn start_fleet() -> Fleet {
     let db = TestDb::new();
@@ -1307,6 +1299,9 @@ fn start_fleet() -> Fleet {
             "1s",
             "--write-config.timeout",
             "900ms",
+            // Polled over SNMP and, as `<name>-api`, over the RouterOS API.
+            "--mikrotik-devices",
+            "3",
         ],
     );
     let (status, body) = sim.put_scenario(

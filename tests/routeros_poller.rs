@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::ispmonitor::{sample_value, Ispmonitor};
 use common::simulator::Simulator;
-use serde_json::Value;
 
 /// The simulator's defaults (docs/simulator.md).
 const SIM_USER: &str = "simuser";
@@ -22,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A simulated fleet with at least two MikroTik devices, API-SSL served with `cert`.
 fn fleet(tls: Option<&Tls>) -> Simulator {
-    let mut args: Vec<String> = Vec::new();
+    let mut args: Vec<String> = vec!["--mikrotik-devices".into(), "0,1".into()];
     if let Some(tls) = tls {
         args.push("--routeros-tls-cert".into());
         args.push(tls.cert.display().to_string());
@@ -30,7 +29,7 @@ fn fleet(tls: Option<&Tls>) -> Simulator {
         args.push(tls.key.display().to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let sim = Simulator::start(10, &args);
+    let sim = Simulator::start(3, &args);
     assert!(
         sim.routeros_endpoints().len() >= 2,
         "the fleet has two MikroTik devices: {:?}",
@@ -51,7 +50,11 @@ fn endpoint(sim: &Simulator, n: usize) -> (u64, String, Option<String>) {
 }
 
 /// A poller config: one credential per `(name, yaml)` and targets `(name, address, credential)`.
-fn write_config(dir: &Path, credentials: &[(&str, String)], targets: &[(&str, &str, &str)]) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    credentials: &[(&str, String)],
+    targets: &[(&str, &str, &str)],
+) -> PathBuf {
     let mut yaml = String::from("global: {interval: 1s, timeout: 800ms}\ncredentials:\n");
     for (name, body) in credentials {
         yaml.push_str(&format!("  {name}: {body}\n"));
@@ -124,7 +127,10 @@ fn a_mikrotik_is_polled_over_one_kept_connection_with_every_family() {
     });
     assert_eq!(up(&metrics, "edge-api"), Some(1.0), "{metrics}");
     assert_eq!(
-        value(&metrics, "ispmonitor_routeros_connections_total{target=\"edge-api\"}"),
+        value(
+            &metrics,
+            "ispmonitor_routeros_connections_total{target=\"edge-api\"}"
+        ),
         Some(1.0),
         "one connection kept across polls"
     );
@@ -151,22 +157,49 @@ fn a_mikrotik_is_polled_over_one_kept_connection_with_every_family() {
         "ispmonitor_routeros_firewall_connections_max{target=\"edge-api\"}",
     )
     .expect("max-entries");
-    assert!(connections > 0.0 && connections <= max, "{connections} of {max}");
-    let load = value(&metrics, "ispmonitor_routeros_cpu_load_ratio{target=\"edge-api\"}")
-        .expect("cpu load");
+    assert!(
+        connections > 0.0 && connections <= max,
+        "{connections} of {max}"
+    );
+    let load = value(
+        &metrics,
+        "ispmonitor_routeros_cpu_load_ratio{target=\"edge-api\"}",
+    )
+    .expect("cpu load");
     assert!((0.0..=1.0).contains(&load));
-    let free = value(&metrics, "ispmonitor_routeros_memory_free_bytes{target=\"edge-api\"}").unwrap();
-    let total = value(&metrics, "ispmonitor_routeros_memory_total_bytes{target=\"edge-api\"}").unwrap();
+    let free = value(
+        &metrics,
+        "ispmonitor_routeros_memory_free_bytes{target=\"edge-api\"}",
+    )
+    .unwrap();
+    let total = value(
+        &metrics,
+        "ispmonitor_routeros_memory_total_bytes{target=\"edge-api\"}",
+    )
+    .unwrap();
     assert!(free > 0.0 && free < total);
-    assert!(value(&metrics, "ispmonitor_routeros_uptime_seconds{target=\"edge-api\"}").unwrap() > 0.0);
+    assert!(
+        value(
+            &metrics,
+            "ispmonitor_routeros_uptime_seconds{target=\"edge-api\"}"
+        )
+        .unwrap()
+            > 0.0
+    );
     assert!(
         metrics.contains("ispmonitor_routeros_system_info{target=\"edge-api\",version=\""),
         "{metrics}"
     );
-    assert!(metrics.contains("ispmonitor_routeros_temperature_celsius{target=\"edge-api\",sensor=\""));
+    assert!(
+        metrics.contains("ispmonitor_routeros_temperature_celsius{target=\"edge-api\",sensor=\"")
+    );
     assert!(metrics.contains("ispmonitor_routeros_voltage_volts{target=\"edge-api\",sensor=\""));
-    assert!(metrics.contains("ispmonitor_routeros_interface_receive_bytes_total{target=\"edge-api\",interface=\""));
-    assert!(metrics.contains("ispmonitor_routeros_interface_running{target=\"edge-api\",interface=\""));
+    assert!(metrics.contains(
+        "ispmonitor_routeros_interface_receive_bytes_total{target=\"edge-api\",interface=\""
+    ));
+    assert!(
+        metrics.contains("ispmonitor_routeros_interface_running{target=\"edge-api\",interface=\"")
+    );
     assert!(
         !metrics.contains("ispmonitor_routeros_command_traps_total"),
         "no command was refused"
@@ -189,11 +222,13 @@ fn a_refused_login_is_auth_and_backs_off_instead_of_retrying_every_poll() {
         &[("edge-api", &address, "wrong")],
     );
     let poller = Ispmonitor::start(&config, &[]);
-    let metrics = poller.wait_for_metrics("the auth failure", WAIT, |m| {
-        reason(m, "edge-api", "auth")
-    });
+    let metrics =
+        poller.wait_for_metrics("the auth failure", WAIT, |m| reason(m, "edge-api", "auth"));
     assert_eq!(up(&metrics, "edge-api"), Some(0.0));
-    assert!(pppoe(&metrics, "edge-api").is_none(), "no data after a failed login");
+    assert!(
+        pppoe(&metrics, "edge-api").is_none(),
+        "no data after a failed login"
+    );
     // Polls every second for 6 s; with backoff (1 s, 2 s, 4 s...) far fewer logins reach the router.
     std::thread::sleep(Duration::from_secs(6));
     let metrics = poller.metrics();
@@ -210,7 +245,10 @@ fn a_refused_login_is_auth_and_backs_off_instead_of_retrying_every_poll() {
     );
     let logs = poller.stop_and_logs();
     assert!(!logs.contains("not-the-password-42"));
-    assert!(logs.contains("invalid user name or password"), "the router's reason is logged");
+    assert!(
+        logs.contains("invalid user name or password"),
+        "the router's reason is logged"
+    );
 }
 
 /// A counter of the simulator's API side, by the end of its name.
@@ -253,33 +291,69 @@ fn a_trap_leaves_out_one_menu_and_a_cut_reply_reconnects() {
         )
         .is_some_and(|n| n >= 1.0)
     });
-    assert_eq!(up(&metrics, "edge-api"), Some(1.0), "a trap does not fail the poll");
+    assert_eq!(
+        up(&metrics, "edge-api"),
+        Some(1.0),
+        "a trap does not fail the poll"
+    );
     assert!(
         !metrics.contains("ispmonitor_routeros_temperature_celsius{target=\"edge-api\""),
         "the refused menu's families are left out"
     );
     assert!(pppoe(&metrics, "edge-api").is_some(), "the others stay");
     assert_eq!(
-        value(&metrics, "ispmonitor_routeros_connections_total{target=\"edge-api\"}"),
+        value(
+            &metrics,
+            "ispmonitor_routeros_connections_total{target=\"edge-api\"}"
+        ),
         Some(1.0),
         "a trap keeps the connection"
     );
 
     put_faults(&sim, r#"{"cut_mid_reply": true}"#);
-    let metrics = poller.wait_for_metrics("the cut reply", WAIT, |m| {
-        up(m, "edge-api") == Some(0.0)
-    });
+    let metrics =
+        poller.wait_for_metrics("the cut reply", WAIT, |m| up(m, "edge-api") == Some(0.0));
     assert!(
         reason(&metrics, "edge-api", "unreachable"),
         "a connection closed mid-reply is a lost connection: {metrics}"
     );
-    assert!(pppoe(&metrics, "edge-api").is_none(), "nothing stale is served");
+    assert!(
+        pppoe(&metrics, "edge-api").is_none(),
+        "nothing stale is served"
+    );
     put_faults(&sim, "{}");
     let metrics = poller.wait_for_metrics("the recovery", WAIT, |m| up(m, "edge-api") == Some(1.0));
-    let connections =
-        value(&metrics, "ispmonitor_routeros_connections_total{target=\"edge-api\"}").unwrap();
-    assert!(connections >= 2.0, "reconnected after the cut: {connections}");
+    let connections = value(
+        &metrics,
+        "ispmonitor_routeros_connections_total{target=\"edge-api\"}",
+    )
+    .unwrap();
+    assert!(
+        connections >= 2.0,
+        "reconnected after the cut: {connections}"
+    );
     assert!(metrics.contains("ispmonitor_routeros_temperature_celsius{target=\"edge-api\""));
+
+    // RouterOS 6 writes uptime as a clock (`2d03:04:05`), RouterOS 7 with letters.
+    let letters = value(
+        &metrics,
+        "ispmonitor_routeros_uptime_seconds{target=\"edge-api\"}",
+    )
+    .unwrap();
+    put_faults(&sim, r#"{"uptime_format": "clock"}"#);
+    std::thread::sleep(Duration::from_secs(2));
+    let metrics = poller.wait_for_metrics("a poll with the clock uptime", WAIT, |m| {
+        up(m, "edge-api") == Some(1.0)
+    });
+    let clock = value(
+        &metrics,
+        "ispmonitor_routeros_uptime_seconds{target=\"edge-api\"}",
+    )
+    .unwrap();
+    assert!(
+        clock >= letters && clock - letters < 30.0,
+        "the same uptime in both notations: {letters} then {clock}"
+    );
 }
 
 #[test]
@@ -318,7 +392,10 @@ fn a_slow_router_times_out_without_delaying_a_healthy_one() {
         "ispmonitor_target_last_success_timestamp_seconds{target=\"healthy-api\",protocol=\"routeros\"}",
     )
     .unwrap();
-    assert!(after - before >= 2.0, "healthy router polled on time: {before} -> {after}");
+    assert!(
+        after - before >= 2.0,
+        "healthy router polled on time: {before} -> {after}"
+    );
     let duration = value(
         &metrics,
         "ispmonitor_target_poll_duration_seconds{target=\"healthy-api\",protocol=\"routeros\"}",
@@ -330,7 +407,10 @@ fn a_slow_router_times_out_without_delaying_a_healthy_one() {
         "ispmonitor_target_poll_duration_seconds{target=\"slow-api\",protocol=\"routeros\"}",
     )
     .unwrap();
-    assert!(slow_duration < 1.0, "the slow poll ends at its 800ms timeout: {slow_duration}");
+    assert!(
+        slow_duration < 1.0,
+        "the slow poll ends at its 800ms timeout: {slow_duration}"
+    );
 }
 
 #[test]
@@ -348,16 +428,22 @@ fn pppoe_sessions_follow_the_upstream_outage_and_session_spike_scenarios() {
     let normal = pppoe(&metrics, "edge-api").unwrap();
     assert!(normal >= 50.0, "{normal}");
 
-    let (status, body) =
-        sim.put_scenario(&format!(r#"{{"name": "upstream-outage", "devices": [{device}]}}"#));
+    let (status, body) = sim.put_scenario(&format!(
+        r#"{{"name": "upstream-outage", "devices": [{device}]}}"#
+    ));
     assert_eq!(status, 200, "{body}");
     let metrics = poller.wait_for_metrics("sessions dropped", WAIT, |m| {
         pppoe(m, "edge-api").is_some_and(|s| s < normal * 0.3)
     });
-    assert_eq!(up(&metrics, "edge-api"), Some(1.0), "the router itself still answers");
+    assert_eq!(
+        up(&metrics, "edge-api"),
+        Some(1.0),
+        "the router itself still answers"
+    );
 
-    let (status, body) =
-        sim.put_scenario(&format!(r#"{{"name": "session-spike", "devices": [{device}]}}"#));
+    let (status, body) = sim.put_scenario(&format!(
+        r#"{{"name": "session-spike", "devices": [{device}]}}"#
+    ));
     assert_eq!(status, 200, "{body}");
     poller.wait_for_metrics("sessions spiked", WAIT, |m| {
         pppoe(m, "edge-api").is_some_and(|s| s > normal * 1.5)
@@ -378,7 +464,14 @@ fn self_signed() -> Tls {
         let cert = dir.path().join(format!("{name}.crt"));
         let key = dir.path().join(format!("{name}.key"));
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
             .args(["-nodes", "-days", "2", "-subj", &format!("/CN={cn}")])
             .arg("-keyout")
             .arg(&key)
@@ -386,7 +479,11 @@ fn self_signed() -> Tls {
             .arg(&cert)
             .output()
             .expect("openssl is installed (scripts/install-peers.sh)");
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         (cert, key)
     };
     let (cert, key) = make("router", "edge-1");
@@ -407,14 +504,22 @@ fn a_self_signed_certificate_is_refused_unless_trusted() {
     let tls_address = tls_address.expect("API-SSL served");
     let dir = tempfile::tempdir().unwrap();
     let with = |extra: &str| {
-        format!("{{type: routeros, username: {SIM_USER}, password: {SIM_PASSWORD}, tls: true{extra}}}")
+        format!(
+            "{{type: routeros, username: {SIM_USER}, password: {SIM_PASSWORD}, tls: true{extra}}}"
+        )
     };
     let config = write_config(
         dir.path(),
         &[
             ("public_roots", with("")),
-            ("pinned", with(&format!(", ca_file: {}", tls.cert.display()))),
-            ("wrong_pin", with(&format!(", ca_file: {}", tls.other_cert.display()))),
+            (
+                "pinned",
+                with(&format!(", ca_file: {}", tls.cert.display())),
+            ),
+            (
+                "wrong_pin",
+                with(&format!(", ca_file: {}", tls.other_cert.display())),
+            ),
             ("unverified", with(", insecure_skip_verify: true")),
         ],
         &[
@@ -426,9 +531,14 @@ fn a_self_signed_certificate_is_refused_unless_trusted() {
     );
     let poller = Ispmonitor::start(&config, &[]);
     let metrics = poller.wait_for_metrics("every TLS target polled", WAIT, |m| {
-        ["untrusted-api", "pinned-api", "wrong-pin-api", "unverified-api"]
-            .iter()
-            .all(|t| up(m, t).is_some())
+        [
+            "untrusted-api",
+            "pinned-api",
+            "wrong-pin-api",
+            "unverified-api",
+        ]
+        .iter()
+        .all(|t| up(m, t).is_some())
     });
     assert!(reason(&metrics, "untrusted-api", "tls_error"), "{metrics}");
     assert!(reason(&metrics, "wrong-pin-api", "tls_error"), "{metrics}");
@@ -439,7 +549,9 @@ fn a_self_signed_certificate_is_refused_unless_trusted() {
     let logs = poller.stop_and_logs();
     assert!(!logs.contains(SIM_PASSWORD));
     assert!(
-        logs.contains("UnknownIssuer") || logs.contains("unknown issuer") || logs.contains("invalid peer certificate"),
+        logs.contains("UnknownIssuer")
+            || logs.contains("unknown issuer")
+            || logs.contains("invalid peer certificate"),
         "the TLS refusal says why: {logs}"
     );
 }

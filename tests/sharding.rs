@@ -37,16 +37,29 @@ fn polled_targets(metrics: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// `ispmonitor_target_up` of the target's protocol: SNMP, or the RouterOS API for the
+/// MikroTiks' `<name>-api` targets.
 fn up(metrics: &str, target: &str) -> Option<f64> {
-    let series = format!("ispmonitor_target_up{{target=\"{target}\",protocol=\"snmp\"}}");
+    let api = ispmonitor::simulator::write_config::API_TARGET_SUFFIX;
+    let protocol = if target.ends_with(api) {
+        "routeros"
+    } else {
+        "snmp"
+    };
+    let series = format!("ispmonitor_target_up{{target=\"{target}\",protocol=\"{protocol}\"}}");
     sample_value(metrics, &series)
 }
 
-/// The fleet's device names that rendezvous hashing gives to `shard` of `SHARDS`.
+/// Every target of the fleet's config: the SNMP devices and the MikroTiks' API targets.
+fn fleet_targets(sim: &Simulator) -> BTreeSet<String> {
+    let config = ispmonitor::config::load_file(&sim.config).expect("the fleet config loads");
+    config.targets.iter().map(|t| t.name.clone()).collect()
+}
+
+/// The fleet's target names that rendezvous hashing gives to `shard` of `SHARDS`.
 fn expected_for(sim: &Simulator, shard: u32) -> BTreeSet<String> {
-    sim.devices
-        .iter()
-        .map(|(name, _)| name.clone())
+    fleet_targets(sim)
+        .into_iter()
         .filter(|name| owner(name, SHARDS) == shard)
         .collect()
 }
@@ -81,8 +94,12 @@ fn assert_polls_exactly(poller: &Ispmonitor, expected: &BTreeSet<String>, ordina
 #[test]
 fn three_shards_poll_every_device_of_the_fleet_exactly_once() {
     let sim = Simulator::start(DEVICES, &FAST);
-    let fleet: BTreeSet<String> = sim.devices.iter().map(|(n, _)| n.clone()).collect();
-    assert_eq!(fleet.len(), DEVICES as usize);
+    assert_eq!(sim.devices.len(), DEVICES as usize);
+    let fleet = fleet_targets(&sim);
+    assert!(
+        fleet.len() > DEVICES as usize,
+        "the MikroTiks' API targets are sharded too"
+    );
     let pollers: Vec<Ispmonitor> = (0..SHARDS)
         .map(|shard| {
             let shard = shard.to_string();

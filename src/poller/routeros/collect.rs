@@ -254,9 +254,12 @@ impl Families {
             return Ok(());
         };
         let kind = row.get("type").unwrap_or_default();
+        if is_subscriber_interface(kind) {
+            return Ok(());
+        }
         self.push(
             "ispmonitor_routeros_interface_info",
-            &[("interface", name), ("type", kind)],
+            &[("interface", name), ("interface_type", kind)],
             Value::Int(1),
         );
         if let Some(running) = row.get("running") {
@@ -308,6 +311,12 @@ impl Families {
         }
         Ok(())
     }
+}
+
+/// The dynamic server side of one subscriber's tunnel (`pppoe-in`, `l2tp-in`, `pptp-in`,
+/// `sstp-in`, `ovpn-in`...): a BRAS has thousands, which would be ten series each.
+fn is_subscriber_interface(kind: &str) -> bool {
+    kind.ends_with("-in")
 }
 
 fn parse_error(path: &str, value: &str, what: &'static str) -> RouterOsError {
@@ -518,14 +527,17 @@ mod tests {
                 ..Answer::default()
             },
             Answer {
-                rows: vec![reply(&[
-                    "!re",
-                    "=name=sfp-sfpplus1",
-                    "=type=ether",
-                    "=running=true",
-                    "=rx-byte=18446744073709551615",
-                    "=tx-byte=7",
-                ])],
+                rows: vec![
+                    reply(&[
+                        "!re",
+                        "=name=sfp-sfpplus1",
+                        "=type=ether",
+                        "=running=true",
+                        "=rx-byte=18446744073709551615",
+                        "=tx-byte=7",
+                    ]),
+                    reply(&["!re", "=name=<pppoe-alice>", "=type=pppoe-in", "=rx-byte=5"]),
+                ],
                 ..Answer::default()
             },
         ];
@@ -572,6 +584,12 @@ mod tests {
                 r#"interface="sfp-sfpplus1""#
             ),
             Some(Value::Int(u64::MAX))
+        );
+        assert!(
+            !f.iter()
+                .flat_map(|f| &f.samples)
+                .any(|s| s.labels.as_str().contains("pppoe-alice")),
+            "subscriber tunnels are left out"
         );
         assert!(decoded.trapped.is_empty());
     }

@@ -120,16 +120,14 @@ impl Connection {
         let login = Command::new("/login")
             .attribute("name", &credential.username)
             .attribute("password", credential.password.expose());
-        let answer = self.login_exchange(&login).await?;
-        let Some(challenge) = answer.ret else {
+        let Some(challenge) = self.login_exchange(&login).await? else {
             return Ok(());
         };
         let response = challenge_response(credential.password.expose(), &challenge)?;
         let legacy = Command::new("/login")
             .attribute("name", &credential.username)
             .attribute("response", &response);
-        let answer = self.login_exchange(&legacy).await?;
-        match answer.ret {
+        match self.login_exchange(&legacy).await? {
             None => Ok(()),
             Some(_) => Err(RouterOsError::Unexpected(
                 "the router asked for a second login challenge".into(),
@@ -137,25 +135,21 @@ impl Connection {
         }
     }
 
-    /// Sends one login command and reads its answer; a `!trap` is a refused login.
-    async fn login_exchange(&mut self, command: &Command) -> Result<Answer, RouterOsError> {
+    /// Sends one login command and returns the `ret` of its `!done`; a `!trap` is a refused
+    /// login. RouterOS follows that `!trap` with a `!done`, which is not waited for: the
+    /// connection is dropped anyway.
+    async fn login_exchange(&mut self, command: &Command) -> Result<Option<String>, RouterOsError> {
         self.write(&command.encode()).await?;
-        let mut answer = Answer::default();
+        let mut received = 0usize;
         loop {
-            let reply = self.read_reply(&mut 0).await?;
+            let reply = self.read_reply(&mut received).await?;
             match reply.kind {
-                ReplyKind::Done => {
-                    if let Some(message) = answer.trap {
-                        return Err(RouterOsError::LoginRefused(message));
-                    }
-                    answer.ret = reply.get("ret").map(str::to_string);
-                    return Ok(answer);
-                }
+                ReplyKind::Done => return Ok(reply.get("ret").map(str::to_string)),
                 ReplyKind::Trap => {
-                    let message = reply.get("message").unwrap_or("no message").to_string();
-                    // RouterOS follows a refused login's !trap with !done; an older one may
-                    // not, so the refusal is final either way.
-                    return Err(RouterOsError::LoginRefused(message));
+                    let message = reply.get("message").unwrap_or("no message");
+                    return Err(RouterOsError::LoginRefused(
+                        message.chars().take(200).collect(),
+                    ));
                 }
                 ReplyKind::Fatal => return Err(fatal(&reply)),
                 ReplyKind::Re | ReplyKind::Empty => {}

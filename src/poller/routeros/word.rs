@@ -105,9 +105,10 @@ pub fn encode_sentence<W: AsRef<[u8]>>(words: &[W]) -> Vec<u8> {
 
 /// Takes the first complete sentence off the front of `buffer`: `Ok(None)` when it is not all
 /// there yet (the buffer is left as it was). An empty sentence (a lone empty word) is returned
-/// as an empty list; callers skip it.
+/// as an empty list; callers skip it. Only the length prefixes are scanned until the sentence
+/// is complete, so a sentence arriving in many reads is copied once, not once per read.
 pub fn take_sentence(buffer: &mut Vec<u8>) -> Result<Option<Vec<Vec<u8>>>, WordError> {
-    let mut words = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut at = 0;
     loop {
         let Some((len, prefix)) = decode_length(&buffer[at..])? else {
@@ -122,13 +123,14 @@ pub fn take_sentence(buffer: &mut Vec<u8>) -> Result<Option<Vec<Vec<u8>>>, WordE
         }
         at = start + len;
         if len == 0 {
+            let words = spans.iter().map(|&(s, e)| buffer[s..e].to_vec()).collect();
             buffer.drain(..at);
             return Ok(Some(words));
         }
-        if words.len() == MAX_SENTENCE_WORDS {
+        if spans.len() == MAX_SENTENCE_WORDS {
             return Err(WordError::TooManyWords);
         }
-        words.push(buffer[start..at].to_vec());
+        spans.push((start, at));
     }
 }
 
