@@ -240,7 +240,7 @@ fn a_refused_login_is_auth_and_backs_off_instead_of_retrying_every_poll() {
     let failed_logins = sim_counter(&sim, "login_failures");
     assert!(polls >= 5.0, "{polls} polls");
     assert!(
-        failed_logins >= 1.0 && failed_logins <= 4.0,
+        (1.0..=4.0).contains(&failed_logins),
         "{failed_logins} logins for {polls} polls: the poller must back off"
     );
     let logs = poller.stop_and_logs();
