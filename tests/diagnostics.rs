@@ -400,3 +400,99 @@ fn diagnostics_help_documents_the_exit_status() {
         assert!(help.contains(line), "{line:?} missing from:\n{help}");
     }
 }
+
+#[test]
+fn diagnostics_checks_routeros_targets_and_explains_a_refused_login_and_an_untrusted_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("router.crt");
+    let key = dir.path().join("router.key");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=edge-1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed (scripts/install-peers.sh)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let sim = common::simulator::Simulator::start(
+        1,
+        &[
+            "--mikrotik-devices",
+            "0",
+            "--routeros-tls-cert",
+            &cert_arg,
+            "--routeros-tls-key",
+            &key_arg,
+        ],
+    );
+    let endpoint = &sim.routeros_endpoints()[0];
+    let plain = endpoint["address"].as_str().unwrap();
+    let tls = endpoint["tls_address"].as_str().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "credentials:\n\
+             \x20 good: {{type: routeros, username: simuser, password: apipass123}}\n\
+             \x20 wrong: {{type: routeros, username: simuser, password: diag-routeros-pw-J6p2}}\n\
+             \x20 untrusted: {{type: routeros, username: simuser, password: apipass123, tls: true}}\n\
+             \x20 pinned: {{type: routeros, username: simuser, password: apipass123, tls: true, ca_file: {cert_arg}}}\n\
+             targets:\n\
+             \x20 - {{name: ok-api, kind: router, address: \"{plain}\", modules: [routeros], credential: good}}\n\
+             \x20 - {{name: wrong-api, kind: router, address: \"{plain}\", modules: [routeros], credential: wrong}}\n\
+             \x20 - {{name: untrusted-api, kind: router, address: \"{tls}\", modules: [routeros], credential: untrusted}}\n\
+             \x20 - {{name: pinned-api, kind: router, address: \"{tls}\", modules: [routeros], credential: pinned}}\n"
+        ),
+    )
+    .unwrap();
+    let out = diagnostics(&config, "json", &[]);
+    let text = all_output(&out);
+    let report = parse_report(&out);
+    assert_eq!(out.status.code(), Some(1), "two checks fail: {text}");
+    assert_eq!(
+        check(&report, "ok-api", "routeros")["result"],
+        "success",
+        "{report:#}"
+    );
+    assert_eq!(
+        check(&report, "pinned-api", "routeros")["result"],
+        "success",
+        "{report:#}"
+    );
+    let wrong = check(&report, "wrong-api", "routeros");
+    assert_eq!(wrong["result"], "auth", "{wrong:#}");
+    assert!(
+        wrong["message"].as_str().unwrap().contains("api policy"),
+        "{wrong:#}"
+    );
+    let untrusted = check(&report, "untrusted-api", "routeros");
+    assert_eq!(untrusted["result"], "tls_error", "{untrusted:#}");
+    assert!(
+        untrusted["message"].as_str().unwrap().contains("ca_file"),
+        "{untrusted:#}"
+    );
+    let credentials = &report["config"]["credentials"];
+    assert_eq!(
+        credentials["wrong"]["password"], "<secret>",
+        "{credentials:#}"
+    );
+    assert_eq!(
+        credentials["pinned"]["ca_certificates"], 1,
+        "{credentials:#}"
+    );
+    assert!(!text.contains("diag-routeros-pw-J6p2") && !text.contains("apipass123"));
+}

@@ -1,8 +1,9 @@
 //! No secret leaks: a full run of `serve` at `--log.level trace` (text, then JSON logs) with
 //! known unique secrets everywhere they can be (SNMP v2c community, v3 auth and privacy
-//! passwords, SSH password, SSH key and its passphrase, the database URL's password, the secret
-//! key, API tokens, credentials created through the API) polls real snmpd and sshd, fails on
-//! purpose (wrong community, wrong SSH password, a bad token), serves /metrics, /probe and every
+//! passwords, SSH password, SSH key and its passphrase, RouterOS API passwords, the database
+//! URL's password, the secret key, API tokens, credentials created through the API) polls real
+//! snmpd, sshd and a simulated MikroTik's API, fails on purpose (wrong community, wrong SSH and
+//! RouterOS passwords, a bad token), serves /metrics, /probe and every
 //! GET API route; then every subcommand's `--help` and `diagnostics` run. Every byte they
 //! printed is searched for every secret, as is and base64/URL-encoded: none may appear.
 
@@ -31,6 +32,10 @@ const DB_PASSWORD: &str = "leak-db-password-h70T";
 const API_COMMUNITY: &str = "leak-api-community-j32V";
 const API_AUTH_PASSWORD: &str = "leak-api-auth-pw-k64X";
 const API_SSH_PASSWORD: &str = "leak-api-ssh-pw-m86Z";
+/// The simulated MikroTik's API password (given to it with --routeros-password) and a wrong one.
+const API_ROUTEROS_PASSWORD: &str = "leak-api-routeros-pw-q38F";
+const ROUTEROS_PASSWORD: &str = "leak-routeros-pw-n19B";
+const WRONG_ROUTEROS_PASSWORD: &str = "leak-wrong-routeros-pw-p27D";
 
 /// Every form a secret could leak in: as is, base64 (padded or not, standard or URL-safe),
 /// hex, percent-encoded.
@@ -155,6 +160,7 @@ impl Server {
 /// Peers, database and config shared by both runs.
 struct World {
     _agent: Snmpd,
+    _mikrotik: common::simulator::Simulator,
     _sshd: Sshd,
     _db: TestDb,
     dir: tempfile::TempDir,
@@ -172,6 +178,19 @@ fn world() -> World {
         scripts: Vec::new(),
     });
     let sshd = Sshd::start(SshdOptions::default());
+    let mikrotik = common::simulator::Simulator::start(
+        1,
+        &[
+            "--mikrotik-devices",
+            "0",
+            "--routeros-password",
+            ROUTEROS_PASSWORD,
+        ],
+    );
+    let api_address = mikrotik.routeros_endpoints()[0]["address"]
+        .as_str()
+        .expect("the MikroTik's API address")
+        .to_string();
     let dir = tempfile::tempdir().unwrap();
     let key = sshd::keygen(dir.path(), "id_ed25519", "ed25519", KEY_PASSPHRASE);
     sshd.authorize(&key);
@@ -197,6 +216,8 @@ credentials:
        priv_password: {PRIV_PASSWORD}}}
   ssh_password: {{type: ssh, username: {TEST_USER}, password: {TEST_PASSWORD}, host_key: "{host_key}"}}
   ssh_wrong: {{type: ssh, username: {TEST_USER}, password: {WRONG_SSH_PASSWORD}, host_key: "{host_key}"}}
+  routeros: {{type: routeros, username: simuser, password: {ROUTEROS_PASSWORD}}}
+  routeros_wrong: {{type: routeros, username: simuser, password: {WRONG_ROUTEROS_PASSWORD}}}
   ssh_key: {{type: ssh, username: {TEST_USER}, private_key_file: id_ed25519,
             passphrase: {KEY_PASSPHRASE}, host_key: "{host_key}"}}
 modules:
@@ -211,6 +232,8 @@ targets:
   - {{name: ssh-key, kind: server, address: "127.0.0.1:{ssh}", modules: [linux], credential: ssh_key,
        interval: 5s, timeout: 4s}}
   - {{name: ssh-wrong, kind: server, address: "127.0.0.1:{ssh}", modules: [linux], credential: ssh_wrong}}
+  - {{name: routeros-ok, kind: router, address: "{api_address}", modules: [routeros], credential: routeros}}
+  - {{name: routeros-wrong, kind: router, address: "{api_address}", modules: [routeros], credential: routeros_wrong}}
 "#,
         port = agent.port,
         dead = free_udp_port(),
@@ -227,6 +250,8 @@ targets:
         COMMUNITY,
         DB_PASSWORD,
         TEST_PASSWORD,
+        ROUTEROS_PASSWORD,
+        WRONG_ROUTEROS_PASSWORD,
     ] {
         assert!(
             given.contains(secret),
@@ -236,6 +261,7 @@ targets:
     assert!(private_key.contains("OPENSSH PRIVATE KEY"));
     World {
         _agent: agent,
+        _mikrotik: mikrotik,
         _sshd: sshd,
         _db: db,
         dir,
@@ -264,6 +290,8 @@ fn exercise(world: &World, log_format: &str) -> (Vec<(String, String)>, Vec<Stri
                "priv_protocol": "AES", "priv_password": PRIV_PASSWORD}),
         json!({"name": format!("api_ssh_{suffix}"), "type": "ssh", "username": TEST_USER,
                "password": API_SSH_PASSWORD, "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAVf+L8TZtb4SJUZiuUXinOj3BsK/zpFpUPBivvU6Bix"}),
+        json!({"name": format!("api_routeros_{suffix}"), "type": "routeros", "username": "monitor",
+               "password": API_ROUTEROS_PASSWORD, "tls": true, "insecure_skip_verify": true}),
     ];
     for credential in &credentials {
         let r = admin.post("/api/v1/credentials", credential);
@@ -319,6 +347,8 @@ fn exercise(world: &World, log_format: &str) -> (Vec<(String, String)>, Vec<Stri
         ("snmp-wrong", false),
         ("ssh-wrong", false),
         ("snmp-dead", false),
+        ("routeros-ok", true),
+        ("routeros-wrong", false),
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
@@ -435,6 +465,9 @@ fn no_secret_appears_in_logs_metrics_api_answers_help_or_diagnostics() {
         API_COMMUNITY,
         API_AUTH_PASSWORD,
         API_SSH_PASSWORD,
+        ROUTEROS_PASSWORD,
+        WRONG_ROUTEROS_PASSWORD,
+        API_ROUTEROS_PASSWORD,
         api::SECRET_KEY,
     ]
     .iter()
