@@ -166,7 +166,7 @@ impl Families {
                 }
             }
             Query::Resource => self.resource(path, answer)?,
-            Query::Health => self.health(path, answer)?,
+            Query::Health => self.health(answer),
             Query::Interfaces => {
                 for row in &answer.rows {
                     self.interface(path, row)?;
@@ -221,8 +221,10 @@ impl Families {
     }
 
     /// RouterOS 7 answers one row per sensor (`name`, `value`, `type` C or V); RouterOS 6 one
-    /// row whose attributes are the sensors (`temperature=45`, `voltage=24.1`).
-    fn health(&mut self, path: &str, answer: &Answer) -> Result<(), RouterOsError> {
+    /// row whose attributes are the sensors (`temperature=45`, `voltage=24.1`). A sensor whose
+    /// value is not a number (a board reporting a state, or nothing yet) is left out, not an
+    /// error: health readings vary by board and firmware.
+    fn health(&mut self, answer: &Answer) {
         for row in &answer.rows {
             if let (Some(name), Some(value)) = (row.get("name"), row.get("value")) {
                 let family = match row.get("type") {
@@ -230,8 +232,9 @@ impl Families {
                     Some("V") => "ispmonitor_routeros_voltage_volts",
                     _ => continue,
                 };
-                let value = parse_float(path, value)?;
-                self.push(family, &[("sensor", name)], Value::Float(value));
+                if let Some(value) = sensor_value(value) {
+                    self.push(family, &[("sensor", name)], Value::Float(value));
+                }
                 continue;
             }
             for (name, value) in &row.attributes {
@@ -242,11 +245,11 @@ impl Families {
                 } else {
                     continue;
                 };
-                let value = parse_float(path, value)?;
-                self.push(family, &[("sensor", name)], Value::Float(value));
+                if let Some(value) = sensor_value(value) {
+                    self.push(family, &[("sensor", name)], Value::Float(value));
+                }
             }
         }
-        Ok(())
     }
 
     fn interface(&mut self, path: &str, row: &Reply) -> Result<(), RouterOsError> {
@@ -351,11 +354,8 @@ fn first_row_int(
     }
 }
 
-fn parse_float(path: &str, text: &str) -> Result<f64, RouterOsError> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| parse_error(path, text, "number"))
+fn sensor_value(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 /// A RouterOS duration: `1w2d03:04:05` (RouterOS 6), `1w2d3h4m5s` (RouterOS 7), also with
