@@ -404,29 +404,7 @@ fn diagnostics_help_documents_the_exit_status() {
 #[test]
 fn diagnostics_checks_routeros_targets_and_explains_a_refused_login_and_an_untrusted_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = dir.path().join("router.crt");
-    let key = dir.path().join("router.key");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=edge-1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl is installed (scripts/install-peers.sh)");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = common::certs::self_signed(dir.path(), "router", "IP:127.1.0.1");
     let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
     let sim = common::simulator::Simulator::start(
         1,

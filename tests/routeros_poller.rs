@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::ispmonitor::{sample_value, Ispmonitor};
@@ -450,7 +449,7 @@ fn pppoe_sessions_follow_the_upstream_outage_and_session_spike_scenarios() {
     });
 }
 
-/// A self-signed certificate and its key, made with the openssl CLI.
+/// A router's self-signed certificate and key, and another one it does not hold.
 struct Tls {
     _dir: tempfile::TempDir,
     cert: PathBuf,
@@ -460,34 +459,10 @@ struct Tls {
 
 fn self_signed() -> Tls {
     let dir = tempfile::tempdir().unwrap();
-    let make = |name: &str, cn: &str| {
-        let cert = dir.path().join(format!("{name}.crt"));
-        let key = dir.path().join(format!("{name}.key"));
-        let status = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-            ])
-            .args(["-nodes", "-days", "2", "-subj", &format!("/CN={cn}")])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("openssl is installed (scripts/install-peers.sh)");
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        (cert, key)
-    };
-    let (cert, key) = make("router", "edge-1");
-    let (other_cert, _) = make("other", "edge-1");
+    // The simulator serves every device on 127.1.0.x; the certificate is pinned, so its
+    // names do not matter, but a real router's would carry its address.
+    let (cert, key) = common::certs::self_signed(dir.path(), "router", "IP:127.1.0.1");
+    let (other_cert, _) = common::certs::self_signed(dir.path(), "other", "IP:127.1.0.1");
     Tls {
         _dir: dir,
         cert,

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::certs::self_signed;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -599,48 +601,6 @@ fn fault_knobs_trap_cut_refuse_and_reformat() {
     assert!(again.rows(Command::new("/system/health/print")).len() >= 3);
     assert!(simulator_metric(&sim, "ispmonitor_simulator_routeros_cut_replies_total") >= 1.0);
     assert!(simulator_metric(&sim, "ispmonitor_simulator_routeros_traps_total") >= 2.0);
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed `{name}.crt`/`{name}.key` for `san`.
-fn self_signed(dir: &Path, name: &str, san: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            &format!("subjectAltName={san}"),
-            // A router's own certificate, not a CA (webpki refuses a CA as the end entity).
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ],
-    );
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::certs::openssl;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -17,19 +19,6 @@ const CONFIG: &str = "global: {interval: 1s, timeout: 800ms}\ntargets: []\n";
 
 // ---------------------------------------------------------------------------------------------
 // Certificates (openssl CLI)
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A CA `{name}.crt`/`{name}.key` in `dir`.
 fn make_ca(dir: &Path, name: &str) {

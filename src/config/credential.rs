@@ -10,9 +10,7 @@ use super::model::{
     SnmpV3Credential,
 };
 use super::raw::RawCredential;
-use super::routeros_credential::{
-    routeros_only_fields, validate_routeros_credential, RouterOsContext,
-};
+use super::routeros_credential::{validate_routeros_credential, RouterOsContext};
 use super::secret::Secret;
 use super::secret_source::{resolve_secret, SecretSource};
 use super::ssh_credential::{validate_ssh_credential, SshContext};
@@ -105,17 +103,7 @@ fn validate_credential(
 
 /// SSH fields on an SNMP credential are reported rather than ignored: the user meant something.
 fn reject_ssh_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
-    let ssh_only = [
-        ("private_key", raw.private_key.is_some()),
-        ("private_key_file", raw.private_key_file.is_some()),
-        ("passphrase", raw.passphrase.is_some()),
-        ("passphrase_file", raw.passphrase_file.is_some()),
-        ("agent", raw.agent.is_some()),
-        ("known_hosts_file", raw.known_hosts_file.is_some()),
-        ("accept_new_host_keys", raw.accept_new_host_keys.is_some()),
-        ("host_key", raw.host_key.is_some()),
-        ("host_key_file", raw.host_key_file.is_some()),
-    ];
+    let ssh_only = raw.ssh_fields_set();
     reject_fields(
         path,
         &ssh_only,
@@ -134,7 +122,7 @@ fn reject_ssh_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
     );
     reject_fields(
         path,
-        &routeros_only_fields(raw),
+        &raw.routeros_fields_set(),
         "only applies to routeros credentials, not to this snmp credential",
         problems,
     );

@@ -175,6 +175,53 @@ pub struct RawCredential {
     pub insecure_skip_verify: Option<bool>,
 }
 
+/// Which fields of another credential type are set: each validator reports those of the
+/// types it is not, rather than ignoring them (the user meant something).
+impl RawCredential {
+    /// SNMP-only fields.
+    pub fn snmp_fields_set(&self) -> [(&'static str, bool); 12] {
+        [
+            ("version", self.version.is_some()),
+            ("community", self.community.is_some()),
+            ("community_file", self.community_file.is_some()),
+            ("security_level", self.security_level.is_some()),
+            ("auth_protocol", self.auth_protocol.is_some()),
+            ("auth_password", self.auth_password.is_some()),
+            ("auth_password_file", self.auth_password_file.is_some()),
+            ("priv_protocol", self.priv_protocol.is_some()),
+            ("priv_password", self.priv_password.is_some()),
+            ("priv_password_file", self.priv_password_file.is_some()),
+            ("key_extension", self.key_extension.is_some()),
+            ("context_name", self.context_name.is_some()),
+        ]
+    }
+
+    /// SSH-only fields (`password` is shared with RouterOS, `username` with all).
+    pub fn ssh_fields_set(&self) -> [(&'static str, bool); 9] {
+        [
+            ("private_key", self.private_key.is_some()),
+            ("private_key_file", self.private_key_file.is_some()),
+            ("passphrase", self.passphrase.is_some()),
+            ("passphrase_file", self.passphrase_file.is_some()),
+            ("agent", self.agent.is_some()),
+            ("known_hosts_file", self.known_hosts_file.is_some()),
+            ("accept_new_host_keys", self.accept_new_host_keys.is_some()),
+            ("host_key", self.host_key.is_some()),
+            ("host_key_file", self.host_key_file.is_some()),
+        ]
+    }
+
+    /// RouterOS-only fields (the TLS settings).
+    pub fn routeros_fields_set(&self) -> [(&'static str, bool); 4] {
+        [
+            ("tls", self.tls.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("server_name", self.server_name.is_some()),
+            ("insecure_skip_verify", self.insecure_skip_verify.is_some()),
+        ]
+    }
+}
+
 /// One entry under `modules:`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

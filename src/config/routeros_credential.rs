@@ -46,29 +46,10 @@ pub fn validate_routeros_credential(
 
 /// SNMP and SSH fields on a RouterOS credential are reported rather than ignored.
 fn reject_other_protocols_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
-    let foreign = [
-        ("version", raw.version.is_some()),
-        ("community", raw.community.is_some()),
-        ("community_file", raw.community_file.is_some()),
-        ("security_level", raw.security_level.is_some()),
-        ("auth_protocol", raw.auth_protocol.is_some()),
-        ("auth_password", raw.auth_password.is_some()),
-        ("auth_password_file", raw.auth_password_file.is_some()),
-        ("priv_protocol", raw.priv_protocol.is_some()),
-        ("priv_password", raw.priv_password.is_some()),
-        ("priv_password_file", raw.priv_password_file.is_some()),
-        ("key_extension", raw.key_extension.is_some()),
-        ("context_name", raw.context_name.is_some()),
-        ("private_key", raw.private_key.is_some()),
-        ("private_key_file", raw.private_key_file.is_some()),
-        ("passphrase", raw.passphrase.is_some()),
-        ("passphrase_file", raw.passphrase_file.is_some()),
-        ("agent", raw.agent.is_some()),
-        ("known_hosts_file", raw.known_hosts_file.is_some()),
-        ("accept_new_host_keys", raw.accept_new_host_keys.is_some()),
-        ("host_key", raw.host_key.is_some()),
-        ("host_key_file", raw.host_key_file.is_some()),
-    ];
+    let foreign = raw
+        .snmp_fields_set()
+        .into_iter()
+        .chain(raw.ssh_fields_set());
     for (field, is_set) in foreign {
         if is_set {
             problems.add(
@@ -78,16 +59,6 @@ fn reject_other_protocols_fields(path: &str, raw: &RawCredential, problems: &mut
             );
         }
     }
-}
-
-/// The TLS fields set on a credential that is not `type: routeros`, for the other validators.
-pub fn routeros_only_fields(raw: &RawCredential) -> [(&'static str, bool); 4] {
-    [
-        ("tls", raw.tls.is_some()),
-        ("ca_file", raw.ca_file.is_some()),
-        ("server_name", raw.server_name.is_some()),
-        ("insecure_skip_verify", raw.insecure_skip_verify.is_some()),
-    ]
 }
 
 fn username(path: &str, username: Option<&str>, problems: &mut Problems) -> Option<String> {

@@ -40,20 +40,7 @@ pub fn validate_ssh_credential(
 }
 
 fn reject_snmp_fields(path: &str, raw: &RawCredential, problems: &mut Problems) {
-    let snmp_only = [
-        ("version", raw.version.is_some()),
-        ("community", raw.community.is_some()),
-        ("community_file", raw.community_file.is_some()),
-        ("security_level", raw.security_level.is_some()),
-        ("auth_protocol", raw.auth_protocol.is_some()),
-        ("auth_password", raw.auth_password.is_some()),
-        ("auth_password_file", raw.auth_password_file.is_some()),
-        ("priv_protocol", raw.priv_protocol.is_some()),
-        ("priv_password", raw.priv_password.is_some()),
-        ("priv_password_file", raw.priv_password_file.is_some()),
-        ("key_extension", raw.key_extension.is_some()),
-        ("context_name", raw.context_name.is_some()),
-    ];
+    let snmp_only = raw.snmp_fields_set();
     for (field, is_set) in snmp_only {
         if is_set {
             problems.add(
@@ -62,7 +49,7 @@ fn reject_snmp_fields(path: &str, raw: &RawCredential, problems: &mut Problems) 
             );
         }
     }
-    for (field, is_set) in super::routeros_credential::routeros_only_fields(raw) {
+    for (field, is_set) in raw.routeros_fields_set() {
         if is_set {
             problems.add(
                 format!("{path}.{field}"),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod certs;
 pub mod faults;
 pub mod http;
 pub mod inventory_sql;

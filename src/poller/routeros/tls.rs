@@ -16,17 +16,18 @@ use crate::config::RouterOsTls;
 /// The client configuration of one credential's TLS settings.
 pub fn client_config(tls: &RouterOsTls) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        Arc::new(AcceptAnyCertificate {
-            provider: provider.clone(),
-        })
+    let trust = if tls.insecure_skip_verify {
+        Trust::Anything
     } else {
-        Arc::new(PinnedOrWebPki {
+        Trust::PinnedOrChain {
             pinned: tls.ca_certificates.clone(),
             webpki: webpki_verifier(tls, provider.clone())?,
-            provider: provider.clone(),
-        })
+        }
     };
+    let verifier = Arc::new(RouterCertificateVerifier {
+        trust,
+        provider: provider.clone(),
+    });
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -69,16 +70,27 @@ fn webpki_verifier(
         .map_err(|e| e.to_string())
 }
 
-/// Accepts a server whose certificate is byte for byte one of `ca_file`'s (a router's
-/// self-signed certificate, MikroTik's usual setup), else verifies chain and name as usual.
+/// How the router's certificate is judged. The handshake signature is checked the same way
+/// in every mode, so the session key belongs to whoever holds the presented certificate's key.
 #[derive(Debug)]
-struct PinnedOrWebPki {
-    pinned: Vec<Vec<u8>>,
-    webpki: Option<Arc<WebPkiServerVerifier>>,
+enum Trust {
+    /// `insecure_skip_verify: true`: any certificate.
+    Anything,
+    /// A certificate byte for byte one of `ca_file`'s (a router's self-signed certificate,
+    /// MikroTik's usual setup) is accepted as is; any other is verified for chain and name.
+    PinnedOrChain {
+        pinned: Vec<Vec<u8>>,
+        webpki: Option<Arc<WebPkiServerVerifier>>,
+    },
+}
+
+#[derive(Debug)]
+struct RouterCertificateVerifier {
+    trust: Trust,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedOrWebPki {
+impl ServerCertVerifier for RouterCertificateVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -87,14 +99,16 @@ impl ServerCertVerifier for PinnedOrWebPki {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        if self
-            .pinned
+        let Trust::PinnedOrChain { pinned, webpki } = &self.trust else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        if pinned
             .iter()
             .any(|pin| pin.as_slice() == end_entity.as_ref())
         {
             return Ok(ServerCertVerified::assertion());
         }
-        match &self.webpki {
+        match webpki {
             Some(webpki) => webpki.verify_server_cert(
                 end_entity,
                 intermediates,
@@ -104,60 +118,6 @@ impl ServerCertVerifier for PinnedOrWebPki {
             ),
             None => Err(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `insecure_skip_verify: true`: any certificate. The handshake signature is still checked,
-/// so the session key belongs to whoever holds the presented certificate's key.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
