@@ -48,6 +48,28 @@ fn endpoint(sim: &Simulator, n: usize) -> (u64, String, Option<String>) {
     )
 }
 
+/// `serve` polling `targets` (`(name, address, credential)`) every second with `credentials`
+/// (`(name, yaml)`); the directory holds its config.
+fn start_poller(
+    credentials: &[(&str, String)],
+    targets: &[(&str, &str, &str)],
+) -> (tempfile::TempDir, Ispmonitor) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), credentials, targets);
+    let poller = Ispmonitor::start(&config, &[]);
+    (dir, poller)
+}
+
+/// `serve` polling the fleet's first MikroTik as `edge-api` with `password`; its device index.
+fn poll_first_mikrotik(sim: &Simulator, password: &str) -> (u64, tempfile::TempDir, Ispmonitor) {
+    let (device, address, _) = endpoint(sim, 0);
+    let (dir, poller) = start_poller(
+        &[("mt", plain_credential(password))],
+        &[("edge-api", &address, "mt")],
+    );
+    (device, dir, poller)
+}
+
 /// A poller config: one credential per `(name, yaml)` and targets `(name, address, credential)`.
 fn write_config(
     dir: &Path,
@@ -108,14 +130,7 @@ fn put_faults(sim: &Simulator, json: &str) {
 #[test]
 fn a_mikrotik_is_polled_over_one_kept_connection_with_every_family() {
     let sim = fleet(None);
-    let (_, address, _) = endpoint(&sim, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[("mt", plain_credential(SIM_PASSWORD))],
-        &[("edge-api", &address, "mt")],
-    );
-    let poller = Ispmonitor::start(&config, &[]);
+    let (_, _dir, poller) = poll_first_mikrotik(&sim, SIM_PASSWORD);
     // Several polls, so a reconnect per poll would show in the connection counter.
     let metrics = poller.wait_for_metrics("three RouterOS polls", WAIT, |m| {
         value(
@@ -213,14 +228,7 @@ fn a_mikrotik_is_polled_over_one_kept_connection_with_every_family() {
 #[test]
 fn a_refused_login_is_auth_and_backs_off_instead_of_retrying_every_poll() {
     let sim = fleet(None);
-    let (_, address, _) = endpoint(&sim, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[("wrong", plain_credential("not-the-password-42"))],
-        &[("edge-api", &address, "wrong")],
-    );
-    let poller = Ispmonitor::start(&config, &[]);
+    let (_, _dir, poller) = poll_first_mikrotik(&sim, "not-the-password-42");
     let metrics =
         poller.wait_for_metrics("the auth failure", WAIT, |m| reason(m, "edge-api", "auth"));
     assert_eq!(up(&metrics, "edge-api"), Some(0.0));
@@ -269,14 +277,7 @@ fn sim_counter(sim: &Simulator, name: &str) -> f64 {
 #[test]
 fn a_trap_leaves_out_one_menu_and_a_cut_reply_reconnects() {
     let sim = fleet(None);
-    let (device, address, _) = endpoint(&sim, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[("mt", plain_credential(SIM_PASSWORD))],
-        &[("edge-api", &address, "mt")],
-    );
-    let poller = Ispmonitor::start(&config, &[]);
+    let (device, _dir, poller) = poll_first_mikrotik(&sim, SIM_PASSWORD);
     poller.wait_for_metrics("the first poll", WAIT, |m| up(m, "edge-api") == Some(1.0));
 
     put_faults(
@@ -360,13 +361,10 @@ fn a_slow_router_times_out_without_delaying_a_healthy_one() {
     let sim = fleet(None);
     let (slow_device, slow, _) = endpoint(&sim, 0);
     let (_, healthy, _) = endpoint(&sim, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
+    let (_dir, poller) = start_poller(
         &[("mt", plain_credential(SIM_PASSWORD))],
         &[("slow-api", &slow, "mt"), ("healthy-api", &healthy, "mt")],
     );
-    let poller = Ispmonitor::start(&config, &[]);
     poller.wait_for_metrics("both up", WAIT, |m| {
         up(m, "slow-api") == Some(1.0) && up(m, "healthy-api") == Some(1.0)
     });
@@ -415,14 +413,7 @@ fn a_slow_router_times_out_without_delaying_a_healthy_one() {
 #[test]
 fn pppoe_sessions_follow_the_upstream_outage_and_session_spike_scenarios() {
     let sim = fleet(None);
-    let (device, address, _) = endpoint(&sim, 0);
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &[("mt", plain_credential(SIM_PASSWORD))],
-        &[("edge-api", &address, "mt")],
-    );
-    let poller = Ispmonitor::start(&config, &[]);
+    let (device, _dir, poller) = poll_first_mikrotik(&sim, SIM_PASSWORD);
     let metrics = poller.wait_for_metrics("sessions", WAIT, |m| pppoe(m, "edge-api").is_some());
     let normal = pppoe(&metrics, "edge-api").unwrap();
     assert!(normal >= 50.0, "{normal}");
@@ -477,14 +468,12 @@ fn a_self_signed_certificate_is_refused_unless_trusted() {
     let sim = fleet(Some(&tls));
     let (_, _, tls_address) = endpoint(&sim, 0);
     let tls_address = tls_address.expect("API-SSL served");
-    let dir = tempfile::tempdir().unwrap();
     let with = |extra: &str| {
         format!(
             "{{type: routeros, username: {SIM_USER}, password: {SIM_PASSWORD}, tls: true{extra}}}"
         )
     };
-    let config = write_config(
-        dir.path(),
+    let (_dir, poller) = start_poller(
         &[
             ("public_roots", with("")),
             (
@@ -504,7 +493,6 @@ fn a_self_signed_certificate_is_refused_unless_trusted() {
             ("unverified-api", &tls_address, "unverified"),
         ],
     );
-    let poller = Ispmonitor::start(&config, &[]);
     let metrics = poller.wait_for_metrics("every TLS target polled", WAIT, |m| {
         [
             "untrusted-api",
