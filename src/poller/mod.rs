@@ -1,5 +1,6 @@
 //! Polling: the per-target scheduler, the latest results, and one folder per protocol.
 
+pub mod backoff;
 pub mod icmp;
 pub mod job;
 pub mod label_set;

@@ -21,8 +21,8 @@ use self::error::{RouterOsError, Stage};
 use self::word::Command;
 use crate::catalog::desc;
 use crate::config::{Module, ModuleKind, RouterOsCredential, RouterOsSection, Target};
+use crate::poller::backoff::Backoff;
 use crate::poller::outcome::{FailureReason, FamilySamples, PollOutcome, Sample, Value};
-use crate::poller::ssh::connection::backoff_delay;
 
 /// The API port without TLS.
 pub const DEFAULT_API_PORT: u16 = 8728;
@@ -177,7 +177,9 @@ impl RouterOsPoller {
                 other => return other,
             }
         }
-        self.backoff.check(Instant::now())?;
+        self.backoff
+            .check(Instant::now())
+            .map_err(RouterOsError::BackingOff)?;
         let connection = match self.open(deadline).await {
             Ok(connection) => connection,
             Err(error) => {
@@ -251,35 +253,5 @@ impl RouterOsPoller {
             );
         }
         self.last_connect_failure = Some(reason);
-    }
-}
-
-/// The capped exponential wait between failed connection attempts (a router refusing our
-/// login is not asked again every poll; RouterOS may lock out a user after failed logins).
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-    not_before: Option<Instant>,
-    last_reason: Option<FailureReason>,
-}
-
-impl Backoff {
-    fn check(&self, now: Instant) -> Result<(), RouterOsError> {
-        match (self.not_before, self.last_reason) {
-            (Some(not_before), Some(reason)) if now < not_before => {
-                Err(RouterOsError::BackingOff(reason))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn failed(&mut self, reason: FailureReason, now: Instant) {
-        self.failures = self.failures.saturating_add(1);
-        self.last_reason = Some(reason);
-        self.not_before = Some(now + backoff_delay(self.failures, rand::random::<f64>()));
-    }
-
-    fn succeeded(&mut self) {
-        *self = Backoff::default();
     }
 }

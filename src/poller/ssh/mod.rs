@@ -20,9 +20,10 @@ use crate::config::{FilesystemFilter, Module, ModuleKind, SshAuth, SshCredential
 use crate::poller::outcome::{FailureReason, FamilySamples, PollOutcome};
 
 use self::command::{collection_command, Sections};
-use self::connection::{connect, Backoff, ConnectSettings, Connection};
+use self::connection::{connect, ConnectSettings, Connection};
 use self::decode::{decode, DecodeInput};
 use self::error::{CommandFailure, SshError, Stage};
+use crate::poller::backoff::Backoff;
 
 /// The port of a target address without one.
 pub const DEFAULT_SSH_PORT: u16 = 22;
@@ -140,7 +141,9 @@ impl SshPoller {
                 other => return other,
             }
         }
-        self.backoff.check(Instant::now())?;
+        self.backoff
+            .check(Instant::now())
+            .map_err(SshError::BackingOff)?;
         let connection = match self.open(deadline).await {
             Ok(connection) => connection,
             Err(error) => {
