@@ -563,8 +563,10 @@ fn a_server_printing_100_mb_keeps_the_pollers_memory_small() {
     });
     let peak_kib = peak_rss_kib(server.child.id());
     eprintln!("VmHWM after 5 polls of a 100 MB output: {peak_kib} KiB");
+    // Uncapped, one poll alone would hold the 100 MB output (RSS above 100 MiB). The debug
+    // binary's own peak is 55-66 MiB on these machines, so the bound sits between the two.
     assert!(
-        peak_kib < 64 * 1024,
+        peak_kib < 90 * 1024,
         "peak RSS {peak_kib} KiB: the output was not capped"
     );
 }
