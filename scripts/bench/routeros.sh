@@ -398,13 +398,16 @@ report() {
   router side's figures are the simulator's counters over the same window; "simulator CPU" is
   the work the polls caused on the (simulated) routers.
 
-| tool | routers | router polls | CPU s | cores | peak RSS | scrape median | scrape max | scrapes > ${PROMETHEUS_SCRAPE_TIMEOUT} s | samples per scrape | simulator CPU s |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| tool | routers | window | router polls | CPU s | cores | CPU ms per router poll | peak RSS | scrape median | scrape max | scrapes > ${PROMETHEUS_SCRAPE_TIMEOUT} s | samples per scrape | simulator CPU s |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
   while IFS=$'\t' read -r tool routers polls seconds cpu sim_cpu hwm median max over deltas series; do
-    echo "| $tool | $routers | $polls | $cpu | $(calc '%.4f' "$cpu / $seconds") | $hwm MiB | $median s | $max s | $over | $series | $sim_cpu |"
+    echo "| $tool | $routers | $seconds s | $polls | $cpu | $(calc '%.4f' "$cpu / $seconds") | $(calc '%.2f' "1000 * $cpu / ($polls > 0 ? $polls : 1)") | $hwm MiB | $median s | $max s | $over | $series | $sim_cpu |"
   done <"$RESULTS"
   cat <<EOF
+
+A window is $MEASURED_INTERVALS intervals unless a tool's scrapes take longer than the interval (then
+they run back to back and the window stretches): compare CPU per router poll, not cores.
 
 Per router poll, as the routers saw it (window totals divided by router polls):
 
@@ -421,18 +424,18 @@ EOF
 
 Ratios ispmonitor / mktxp (below 1: ispmonitor uses less):
 
-| routers | CPU cores | peak RSS | bytes to the poller per poll | API commands per poll | simulator CPU | scrape median |
+| routers | CPU per router poll | peak RSS | bytes to the poller per poll | API commands per poll | simulator CPU per router poll | scrape median |
 |---|---:|---:|---:|---:|---:|---:|
 EOF
     awk -F'\t' '
       { split($11, d, " "); key = $2
-        cores[$1, key] = $5 / $4; hwm[$1, key] = $7; polls = ($3 > 0 ? $3 : 1)
-        bytes[$1, key] = d[6] / polls; cmds[$1, key] = d[3] / polls; sim[$1, key] = $6; med[$1, key] = $8
+        polls = ($3 > 0 ? $3 : 1); cpu[$1, key] = $5 / polls; hwm[$1, key] = $7
+        bytes[$1, key] = d[6] / polls; cmds[$1, key] = d[3] / polls; sim[$1, key] = $6 / polls; med[$1, key] = $8
         if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
       function r(a, b) { return b > 0 ? sprintf("%.3g", a / b) : "n/a" }
       END { for (i = 1; i <= n; i++) { k = order[i]
-        if (!(("mktxp", k) in cores)) continue
-        printf "| %s | %s | %s | %s | %s | %s | %s |\n", k, r(cores["ispmonitor", k], cores["mktxp", k]),
+        if (!(("mktxp", k) in cpu)) continue
+        printf "| %s | %s | %s | %s | %s | %s | %s |\n", k, r(cpu["ispmonitor", k], cpu["mktxp", k]),
           r(hwm["ispmonitor", k], hwm["mktxp", k]), r(bytes["ispmonitor", k], bytes["mktxp", k]),
           r(cmds["ispmonitor", k], cmds["mktxp", k]), r(sim["ispmonitor", k], sim["mktxp", k]),
           r(med["ispmonitor", k], med["mktxp", k]) } }' "$RESULTS"
@@ -452,7 +455,8 @@ EOF
   cat <<EOF
 
 \`\`\`sh
-$(printf '%q ' "${SIM_COMMAND[@]}" | sed -e "s#$BENCH_WORK#DIR#g" -e "s#$API_PASSWORD#PASSWORD#g")
+$(printf '%q ' "${SIM_COMMAND[@]}" | sed -e "s#$BENCH_WORK#DIR#g" -e "s#$API_PASSWORD#PASSWORD#g" \
+  -e "s#--mikrotik-devices [0-9\\,]*#--mikrotik-devices \"\$(seq -s, 0 $((${SIZES[-1]} - 1)))\"#")
 $(printf '%q ' "${OURS_COMMAND[@]}" | sed "s#$BENCH_WORK#DIR#g")  # DIR/ispmonitor.yaml: see write_ours_config
 $([ "$WITH_MKTXP" = 1 ] && echo "$(printf '%q ' "${MKTXP_COMMAND[@]}" | sed -e "s#$BENCH_WORK#DIR#g" -e "s#$MKTXP_VENV#VENV#g")  # DIR/mktxp.conf, DIR/_mktxp.conf: see write_mktxp_config")
 \`\`\`
