@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 # The fixed order: cheap and self-contained first, the long fleet runs after. Sections not in
 # this list (a new scripts/bench/NAME.sh) run at the end, alphabetically.
 ORDER=(simulator snmp-packets snmp-bigrouter snmp-fleet snmp-efficiency snmp-faults snmp-v3
-  exposition icmp ssh)
+  exposition icmp ssh routeros)
 
 log() { echo "bench: $*" >&2; }
 

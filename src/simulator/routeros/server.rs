@@ -322,7 +322,10 @@ impl Connection {
                     };
                     match read {
                         Ok(0) | Err(_) => return,
-                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        Ok(n) => {
+                            ApiStats::add(&self.shared.stats.bytes_received, n);
+                            buffer.extend_from_slice(&chunk[..n]);
+                        }
                     }
                     continue;
                 }
@@ -339,8 +342,11 @@ impl Connection {
                 step = self.step(&words) => step,
             };
             let written = match step {
-                Some(Step::Reply(sentences)) => write_all(&mut writer, sentences).await,
+                Some(Step::Reply(sentences)) => {
+                    write_all(&mut writer, sentences, &self.shared.stats).await
+                }
                 Some(Step::Close(bytes)) => {
+                    self.shared.stats.count_sent(&bytes);
                     let _ = writer.write_all(&bytes).await;
                     let _ = writer.flush().await;
                     let _ = writer.shutdown().await;
@@ -448,8 +454,10 @@ fn half_of_first(mut sentences: Sentences) -> Vec<u8> {
 async fn write_all<W: AsyncWrite + Unpin>(
     writer: &mut BufWriter<W>,
     sentences: Sentences,
+    stats: &ApiStats,
 ) -> std::io::Result<()> {
     for sentence in sentences {
+        stats.count_sent(&sentence);
         writer.write_all(&sentence).await?;
     }
     writer.flush().await

@@ -16,6 +16,12 @@ pub struct ApiStats {
     pub dropped: AtomicU64,
     /// Replies cut in the middle by the `cut_mid_reply` fault.
     pub cut_replies: AtomicU64,
+    /// Bytes read from clients (command sentences), for comparing pollers' traffic.
+    pub bytes_received: AtomicU64,
+    /// Reply sentences written (`!re`, `!done`, `!trap`, `!fatal`).
+    pub sentences_sent: AtomicU64,
+    /// Bytes of those sentences.
+    pub bytes_sent: AtomicU64,
 }
 
 impl ApiStats {
@@ -23,8 +29,18 @@ impl ApiStats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn add(counter: &AtomicU64, amount: usize) {
+        counter.fetch_add(amount as u64, Ordering::Relaxed);
+    }
+
+    /// Counts one reply sentence written to a client.
+    pub fn count_sent(&self, sentence: &[u8]) {
+        ApiStats::count(&self.sentences_sent);
+        ApiStats::add(&self.bytes_sent, sentence.len());
+    }
+
     /// (name, help, value) of every counter, for the text format.
-    pub fn rows(&self) -> [(&'static str, &'static str, u64); 8] {
+    pub fn rows(&self) -> [(&'static str, &'static str, u64); 11] {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         [
             (
@@ -67,6 +83,38 @@ impl ApiStats {
                 "RouterOS API replies cut in the middle by the cut_mid_reply fault",
                 read(&self.cut_replies),
             ),
+            (
+                "received_bytes",
+                "Bytes of RouterOS API command sentences read from clients",
+                read(&self.bytes_received),
+            ),
+            (
+                "sent_sentences",
+                "RouterOS API reply sentences written to clients",
+                read(&self.sentences_sent),
+            ),
+            (
+                "sent_bytes",
+                "Bytes of RouterOS API reply sentences written to clients",
+                read(&self.bytes_sent),
+            ),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sent_sentence_counts_once_with_its_length() {
+        let stats = ApiStats::default();
+        stats.count_sent(b"\x05!done");
+        stats.count_sent(b"\x03!re\x05=a=bc\x00");
+        let rows = stats.rows();
+        let value = |name: &str| rows.iter().find(|row| row.0 == name).unwrap().2;
+        assert_eq!(value("sent_sentences"), 2);
+        assert_eq!(value("sent_bytes"), 6 + 11);
+        assert_eq!(value("received_bytes"), 0);
     }
 }
