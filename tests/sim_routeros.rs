@@ -323,16 +323,8 @@ fn login_tags_pipelining_queries_and_quit() {
     assert_eq!(pppoe.count(), counted);
 
     // DHCP leases: each status's count-only matches its rows, bound is most of them.
-    let statuses = [
-        "bound",
-        "waiting",
-        "offered",
-        "busy",
-        "testing",
-        "authorizing",
-    ];
     let mut sum = 0;
-    for status in statuses {
+    for status in ispmonitor::poller::routeros::collect::LEASE_STATUSES {
         let query = format!("status={status}");
         let count = api.count("/ip/dhcp-server/lease/print", &[&query]);
         let rows = api.rows(Command::new("/ip/dhcp-server/lease/print").query(&query));

@@ -157,16 +157,13 @@ impl Connection {
         }
     }
 
-    /// Sends every command at once, each with its own tag, and collects the answers by tag.
-    /// A `!trap` is recorded in that command's answer; the others still complete.
-    pub async fn run(&mut self, commands: &[Command]) -> Result<Vec<Answer>, RouterOsError> {
-        let mut bytes = Vec::new();
-        for (i, command) in commands.iter().enumerate() {
-            bytes.extend(command.clone().tagged(&i.to_string()).encode());
-        }
-        self.write(&bytes).await?;
-        let mut answers = vec![Answer::default(); commands.len()];
-        let mut open = commands.len();
+    /// Sends a batch made by [`encode_batch`] (every command at once, each tagged with its
+    /// index) and collects the `count` answers by tag. A `!trap` is recorded in that command's
+    /// answer; the others still complete.
+    pub async fn run(&mut self, batch: &[u8], count: usize) -> Result<Vec<Answer>, RouterOsError> {
+        self.write(batch).await?;
+        let mut answers = vec![Answer::default(); count];
+        let mut open = count;
         let mut received = 0usize;
         while open > 0 {
             let reply = self.read_reply(&mut received).await?;
@@ -177,7 +174,7 @@ impl Connection {
                 .tag
                 .as_deref()
                 .and_then(|tag| tag.parse::<usize>().ok())
-                .filter(|index| *index < commands.len())
+                .filter(|index| *index < count)
                 .ok_or_else(|| {
                     RouterOsError::Unexpected(format!(
                         "a reply with an unknown tag {:?}",
@@ -239,6 +236,16 @@ impl Connection {
             self.buffer.extend_from_slice(&chunk[..read]);
         }
     }
+}
+
+/// The bytes of a batch: every command tagged with its index, for [`Connection::run`]. The
+/// same commands go out on every poll, so a poller encodes them once.
+pub fn encode_batch(commands: &[Command]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, command) in commands.iter().enumerate() {
+        bytes.extend(command.clone().tagged(&i.to_string()).encode());
+    }
+    bytes
 }
 
 fn fatal(reply: &Reply) -> RouterOsError {

@@ -16,7 +16,7 @@ use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
 
 use self::collect::{decode, plan, Query};
-use self::connection::{connect, ConnectSettings, Connection};
+use self::connection::{connect, encode_batch, ConnectSettings, Connection};
 use self::error::{RouterOsError, Stage};
 use self::word::Command;
 use crate::catalog::desc;
@@ -50,6 +50,8 @@ pub struct RouterOsPoller {
     settings: Option<ConnectSettings>,
     timeout: Duration,
     plan: Vec<(Query, Command)>,
+    /// The plan's commands as sent on every poll, encoded once.
+    batch: Vec<u8>,
     connection: Option<Connection>,
     backoff: Backoff,
     connections_opened: u64,
@@ -75,14 +77,17 @@ impl RouterOsPoller {
         } else {
             DEFAULT_API_PORT
         };
+        let plan = plan(&sections);
+        let commands: Vec<Command> = plan.iter().map(|(_, c)| c.clone()).collect();
         RouterOsPoller {
+            batch: encode_batch(&commands),
             target_name: job.target.name.clone(),
             host: job.target.host.clone(),
             port: job.target.port.unwrap_or(default_port),
             credential: job.credential,
             settings: None,
             timeout: job.timeout,
-            plan: plan(&sections),
+            plan,
             connection: None,
             backoff: Backoff::default(),
             connections_opened: 0,
@@ -121,8 +126,7 @@ impl RouterOsPoller {
     }
 
     async fn collect(&mut self, deadline: Instant) -> Result<Vec<FamilySamples>, RouterOsError> {
-        let commands: Vec<Command> = self.plan.iter().map(|(_, c)| c.clone()).collect();
-        let answers = self.run(&commands, deadline).await?;
+        let answers = self.run(deadline).await?;
         let decoded = decode(&self.plan, &answers)?;
         for path in &decoded.trapped {
             let count = self.traps.entry(path.clone()).or_insert(0);
@@ -164,13 +168,9 @@ impl RouterOsPoller {
     /// The answers, over the kept connection when it still works, else over a new one. A
     /// kept connection found dead is replaced at once (routers reboot, idle connections get
     /// cut); only failed *new* connections back off.
-    async fn run(
-        &mut self,
-        commands: &[Command],
-        deadline: Instant,
-    ) -> Result<Vec<connection::Answer>, RouterOsError> {
+    async fn run(&mut self, deadline: Instant) -> Result<Vec<connection::Answer>, RouterOsError> {
         if let Some(connection) = self.connection.take() {
-            match self.exchange(connection, commands).await {
+            match self.exchange(connection).await {
                 Err(RouterOsError::ConnectionLost) => {
                     tracing::info!(target_name = %self.target_name, "routeros connection lost; reconnecting");
                 }
@@ -187,16 +187,15 @@ impl RouterOsPoller {
                 return Err(error);
             }
         };
-        self.exchange(connection, commands).await
+        self.exchange(connection).await
     }
 
     /// Runs the commands, keeping the connection unless the failure broke it.
     async fn exchange(
         &mut self,
         mut connection: Connection,
-        commands: &[Command],
     ) -> Result<Vec<connection::Answer>, RouterOsError> {
-        let result = connection.run(commands).await;
+        let result = connection.run(&self.batch, self.plan.len()).await;
         match &result {
             Err(error) if error.breaks_connection() => drop(connection),
             _ => self.connection = Some(connection),
